@@ -1,0 +1,66 @@
+// The CPU backend: runs a quantized model with the integer reference kernels (kernels.h) on a
+// oneTBB arena, images of a batch in parallel. The fallback when no fabric is present or healthy,
+// and the golden model the FPGA backend is compared against.
+#ifndef PYNQ_ACCEL_CPU_CPU_BACKEND_H_
+#define PYNQ_ACCEL_CPU_CPU_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "accel/backend.h"
+#include "models/model.h"
+#include "tbb/enumerable_thread_specific.h"
+#include "tbb/task_arena.h"
+
+namespace pynq::accel::cpu {
+
+// Thread-safe: several threads may call Run at once (on the same or different models); they share
+// the one arena, so together they use at most `threads` cores.
+class CpuBackend final : public Backend {
+ public:
+  struct Options {
+    int threads = 0;  // worker threads of the arena; 0 = all hardware threads
+  };
+
+  // INVALID_ARGUMENT when options.threads is negative.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const Options& options);
+
+  CpuBackend(const CpuBackend&) = delete;
+  CpuBackend& operator=(const CpuBackend&) = delete;
+
+  std::string_view name() const override { return "cpu"; }
+
+  // A zero-filled heap buffer; RESOURCE_EXHAUSTED when the allocation fails.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<BatchBuffer>> Allocate(size_t bytes) override;
+
+  // See Backend::Run. INVALID_ARGUMENT when batch is negative or a span is too small (the message
+  // gives both sizes); RESOURCE_EXHAUSTED when scratch memory cannot be had; never UNAVAILABLE.
+  // A batch of 0 does nothing. Each image is independent: results do not depend on the batch
+  // size, the thread count or what else runs.
+  [[nodiscard]] absl::Status Run(const models::Model& model, int batch,
+                                 absl::Span<const uint8_t> input,
+                                 absl::Span<int8_t> output) override;
+
+  // The arena's concurrency (options.threads, or the hardware's when that was 0).
+  int threads() const { return threads_; }
+
+ private:
+  explicit CpuBackend(int threads);
+
+  // Constant after construction.
+  const int threads_;
+  tbb::task_arena arena_;
+  // Per-thread activation scratch (Model::activation_bytes(), grown on first use by a larger
+  // model): an image's body never blocks, so one thread runs one image at a time.
+  tbb::enumerable_thread_specific<std::vector<int8_t>> scratch_;
+};
+
+}  // namespace pynq::accel::cpu
+
+#endif  // PYNQ_ACCEL_CPU_CPU_BACKEND_H_

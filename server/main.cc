@@ -1,0 +1,101 @@
+// infer-server: the gRPC inference daemon. See docs/ and `infer-server --help`.
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "server/server.h"
+#include "server/systemd.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+std::string DefaultRepository() {
+  // Installed layout first, then a source checkout's zoo.
+  for (const char* p : {"/usr/share/pynq-infer/models", "models/zoo"}) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) return p;
+  }
+  return "models/zoo";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pynq::server::ServerOptions options;
+  options.model_repository = DefaultRepository();
+  std::string address = "0.0.0.0";
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  bool allow_metrics = true;
+  std::string log_level = "info";
+  int drain_ms = static_cast<int>(options.drain_timeout.count());
+
+  CLI::App app{
+      "infer-server: serves quantized models over gRPC (KServe Open Inference Protocol v2, "
+      "with Triton's ModelStreamInfer) and exports Prometheus metrics."};
+  app.add_option(
+         "--model-repository", options.model_repository,
+         "Folder of models: <repo>/<model>/config.pbtxt and <repo>/<model>/<version>/model.pb")
+      ->capture_default_str();
+  app.add_option("--address", address, "Address to listen on (gRPC and metrics)")
+      ->capture_default_str();
+  app.add_option("--grpc-port", grpc_port, "gRPC port (0: pick a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--metrics-port", metrics_port, "Prometheus /metrics port (0: pick a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_flag("--allow-metrics,!--no-metrics", allow_metrics, "Serve /metrics")
+      ->capture_default_str();
+  app.add_option("--cpu-threads", options.cpu_threads,
+                 "Threads of the CPU backend's oneTBB arena (0: one per core)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "Largest request accepted; larger ones get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1024, 256 << 20))
+      ->capture_default_str();
+  app.add_option("--drain-timeout-ms", drain_ms,
+                 "On SIGTERM/SIGINT, how long to wait for open calls before cancelling them")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+  options.grpc_address = absl::StrCat(address, ":", grpc_port);
+  options.metrics_address = allow_metrics ? absl::StrCat(address, ":", metrics_port) : "";
+  options.drain_timeout = std::chrono::milliseconds(drain_ms);
+
+  // Block the stop signals in every thread (the ones started below inherit the mask); this
+  // thread takes them synchronously with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<pynq::server::InferenceServer>> server =
+      pynq::server::InferenceServer::Create(options);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return EXIT_FAILURE;
+  }
+  pynq::server::NotifySystemd("READY=1\nSTATUS=serving");
+  pynq::server::Watchdog watchdog;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received {}; draining", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  pynq::server::NotifySystemd("STOPPING=1");
+  watchdog.Stop();
+  (*server)->Shutdown();
+  return EXIT_SUCCESS;
+}

@@ -1,0 +1,73 @@
+// infer-server as a library: loads the model repository, starts the CPU backend, one
+// ModelRunner per ready model, the gRPC service and the metrics endpoint. main.cc adds flags and
+// signals; the tests and benchmarks start it in-process on ephemeral ports.
+#ifndef PYNQ_SERVER_SERVER_H_
+#define PYNQ_SERVER_SERVER_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "accel/backend.h"
+#include "grpcpp/grpcpp.h"
+#include "prometheus/exposer.h"
+#include "server/infer_handler.h"
+#include "server/metrics.h"
+#include "server/service.h"
+
+namespace pynq::server {
+
+struct ServerOptions {
+  std::string model_repository;
+  // host:port; port 0 picks a free port (see grpc_port()).
+  std::string grpc_address = "0.0.0.0:8001";
+  // host:port for /metrics; empty: no metrics endpoint. Port 0 picks a free port.
+  std::string metrics_address = "0.0.0.0:8002";
+  // oneTBB threads for the CPU backend; 0: one per hardware thread.
+  int cpu_threads = 0;
+  // Largest request message accepted; larger ones are refused with RESOURCE_EXHAUSTED.
+  int max_message_bytes = 4 << 20;
+  // How long Shutdown waits for open calls before cancelling them.
+  std::chrono::milliseconds drain_timeout{15000};
+};
+
+// Thread-safe: Shutdown may be called from any thread, once the server started.
+class InferenceServer {
+ public:
+  // Loads the repository (models that fail are logged and served as not ready), starts
+  // everything and returns a serving server. NOT_FOUND when the repository is missing;
+  // FAILED_PRECONDITION when no model could be loaded or a port cannot be bound.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<InferenceServer>> Create(
+      const ServerOptions& options);
+
+  InferenceServer(const InferenceServer&) = delete;
+  InferenceServer& operator=(const InferenceServer&) = delete;
+  ~InferenceServer();
+
+  int grpc_port() const { return grpc_port_; }
+  // 0 when the metrics endpoint is off.
+  int metrics_port() const { return metrics_port_; }
+  const InferHandler& handler() const { return *handler_; }
+
+  // Stops accepting calls, answers everything in flight, stops the workers. Idempotent.
+  void Shutdown();
+
+ private:
+  InferenceServer() = default;
+
+  ServerOptions options_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<accel::Backend> cpu_;
+  std::unique_ptr<InferHandler> handler_;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace pynq::server
+
+#endif  // PYNQ_SERVER_SERVER_H_

@@ -1,0 +1,198 @@
+// Load benchmark: infer-server (in-process, loopback gRPC) under closed-loop unary load at
+// several concurrencies, beside a bare gRPC echo service that answers the same request with a
+// same-sized response and no work. Prints images/s and latency percentiles for both, the server's
+// per-request overhead (latency minus the backend's batch-1 compute time) against the echo's
+// latency, and the server's resident memory idle and under load.
+//
+// Usage: server_bench [--seconds S] [--concurrency 1,8,64] [--repository DIR]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "accel/cpu/cpu_backend.h"
+#include "grpcpp/grpcpp.h"
+#include "models/model.h"
+#include "proto/inference.grpc.pb.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kModel[] = "mnist-cnn-q8";
+
+// Answers ModelInfer with a response shaped like the real one (10 FP32 + 1 INT64) and no work.
+class EchoService final : public inference::GRPCInferenceService::CallbackService {
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override {
+    response->set_model_name(request->model_name());
+    response->set_id(request->id());
+    response->add_outputs()->set_name("logits");
+    response->add_raw_output_contents(std::string(40, '\0'));
+    response->add_outputs()->set_name("class");
+    response->add_raw_output_contents(std::string(8, '\0'));
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+struct Result {
+  double images_per_s = 0;
+  double p50_us = 0, p90_us = 0, p99_us = 0, mean_us = 0;
+  size_t errors = 0;
+};
+
+double Percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+// `concurrency` threads, each sending unary requests back to back for `seconds`.
+Result Load(int port, int concurrency, double seconds, const std::string& pixels) {
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  inference::ModelInferRequest request;
+  request.set_model_name(kModel);
+  auto* in = request.add_inputs();
+  in->set_name("image");
+  in->set_datatype("UINT8");
+  for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
+  request.add_raw_input_contents(pixels);
+
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(concurrency));
+  std::atomic<size_t> errors{0};
+  const Clock::time_point end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(seconds));
+  const Clock::time_point start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      while (Clock::now() < end) {
+        grpc::ClientContext context;
+        inference::ModelInferResponse response;
+        const Clock::time_point sent = Clock::now();
+        if (!stub->ModelInfer(&context, request, &response).ok()) ++errors;
+        latencies[static_cast<size_t>(t)].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  Result r;
+  r.errors = errors.load();
+  r.images_per_s = static_cast<double>(all.size()) / wall;
+  double sum = 0;
+  for (double x : all) sum += x;
+  r.mean_us = all.empty() ? 0 : sum / static_cast<double>(all.size());
+  r.p50_us = Percentile(all, 0.50);
+  r.p90_us = Percentile(all, 0.90);
+  r.p99_us = Percentile(all, 0.99);
+  return r;
+}
+
+double ResidentMiB() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+// The CPU backend's time for one image at batch 1 (median of many), in microseconds.
+double ComputeUs(const std::string& repository, const std::string& pixels) {
+  auto model = pynq::models::Model::LoadFromFile(repository + "/" + kModel + "/1/model.pb");
+  auto cpu = pynq::accel::cpu::CpuBackend::Create({});
+  if (!model.ok() || !cpu.ok()) return 0;
+  std::vector<int8_t> out(10);
+  std::vector<double> times;
+  for (int i = 0; i < 2000; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    (void)(*cpu)->Run(**model, 1,
+                      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(pixels.data()), 784),
+                      absl::MakeSpan(out));
+    times.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  return Percentile(times, 0.5);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 3;
+  std::vector<int> concurrencies = {1, 8, 64};
+  std::string repository = "models/zoo";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--seconds") seconds = std::stod(argv[i + 1]);
+    if (flag == "--repository") repository = argv[i + 1];
+    if (flag == "--concurrency") {
+      concurrencies.clear();
+      std::string list = argv[i + 1];
+      for (size_t p = 0; p != std::string::npos;) {
+        const size_t q = list.find(',', p);
+        concurrencies.push_back(std::stoi(list.substr(p, q == std::string::npos ? q : q - p)));
+        p = q == std::string::npos ? q : q + 1;
+      }
+    }
+  }
+  spdlog::set_level(spdlog::level::warn);
+  // A real MNIST-like payload: the exact bytes do not change the work.
+  std::string pixels(784, '\0');
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>((i * 37) % 251);
+
+  const double rss_before = ResidentMiB();
+  pynq::server::ServerOptions options;
+  options.model_repository = repository;
+  options.grpc_address = "127.0.0.1:0";
+  options.metrics_address = "";
+  auto server = pynq::server::InferenceServer::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "cannot start the server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const double rss_idle = ResidentMiB();
+
+  int echo_port = 0;
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
+  builder.RegisterService(&echo);
+  std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
+
+  const double compute_us = ComputeUs(repository, pixels);
+  std::printf("backend compute, batch 1: %.1f us/image (median)\n", compute_us);
+  std::printf("process RSS: %.1f MiB before the server, %.1f MiB with it idle\n", rss_before,
+              rss_idle);
+  std::printf("%-6s %-6s %10s %9s %9s %9s %9s %7s\n", "target", "conc", "images/s", "p50_us",
+              "p90_us", "p99_us", "mean_us", "errors");
+  for (int c : concurrencies) {
+    const Result s = Load((*server)->grpc_port(), c, seconds, pixels);
+    const Result e = Load(echo_port, c, seconds, pixels);
+    for (const auto& [name, r] : {std::pair{"server", s}, std::pair{"echo", e}}) {
+      std::printf("%-6s %-6d %10.0f %9.0f %9.0f %9.0f %9.0f %7zu\n", name, c, r.images_per_s,
+                  r.p50_us, r.p90_us, r.p99_us, r.mean_us, r.errors);
+    }
+    std::printf(
+        "  overhead at concurrency %d: server p50 - compute = %.0f us vs echo p50 %.0f us "
+        "(ratio %.2f)\n",
+        c, s.p50_us - compute_us, e.p50_us, (s.p50_us - compute_us) / e.p50_us);
+  }
+  std::printf("process RSS after load: %.1f MiB\n", ResidentMiB());
+  (*server)->Shutdown();
+  echo_server->Shutdown();
+  return 0;
+}

@@ -1,0 +1,221 @@
+// The whole path over loopback gRPC: all 10,000 MNIST test images streamed through a running
+// server, checked against the in-process CPU backend bit for bit, and scored.
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "accel/cpu/cpu_backend.h"
+#include "client/dataset.h"
+#include "gtest/gtest.h"
+#include "models/model.h"
+#include "tests/integration/test_server.h"
+
+namespace pynq {
+namespace {
+
+constexpr char kModel[] = "mnist-cnn-q8";
+constexpr int kClasses = 10;
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<client::Dataset> data =
+        client::LoadTestSet(client::DatasetKind::kMnist, testing::DataDir());
+    ASSERT_TRUE(data.ok()) << data.status();
+    data_ = new client::Dataset(*std::move(data));
+
+    // The reference: the same model run in-process by the CPU backend, in batches of 500.
+    absl::StatusOr<std::unique_ptr<const models::Model>> model =
+        models::Model::LoadFromFile(testing::SourceDir() + "/models/zoo/mnist-cnn-q8/1/model.pb");
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = model->release();
+    auto cpu = accel::cpu::CpuBackend::Create({});
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    expected_ = new std::vector<int8_t>(data_->size() * kClasses);
+    for (size_t start = 0; start < data_->size(); start += 500) {
+      const int n = static_cast<int>(std::min<size_t>(500, data_->size() - start));
+      ASSERT_TRUE((*cpu)
+                      ->Run(*model_, n, absl::MakeConstSpan(data_->image(start).data(), n * 784u),
+                            absl::MakeSpan(expected_->data() + start * kClasses, n * 10u))
+                      .ok());
+    }
+
+    auto server = server::InferenceServer::Create(
+        testing::LoopbackOptions(testing::SourceDir() + "/models/zoo"));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+
+  // A failed ASSERT in SetUpTestSuite only skips the tests: make each of them fail instead.
+  void SetUp() override { ASSERT_NE(server_, nullptr) << "suite set-up failed (see above)"; }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    delete expected_;
+    delete model_;
+    delete data_;
+  }
+
+  // The FP32 logits the server must send for image `i`: its int8 logits dequantized.
+  static std::vector<float> ExpectedLogits(size_t i) {
+    std::vector<float> out(kClasses);
+    for (int c = 0; c < kClasses; ++c) {
+      out[c] = model_->output_scale() *
+               static_cast<float>(static_cast<int32_t>((*expected_)[i * kClasses + c]) -
+                                  model_->output_zero_point());
+    }
+    return out;
+  }
+
+  static int64_t ExpectedClass(size_t i) {
+    const int8_t* row = expected_->data() + i * kClasses;
+    return std::max_element(row, row + kClasses) - row;
+  }
+
+  // Checks one image's answer inside `response` (image `k` of the response) bit for bit.
+  static void CheckAnswer(const inference::ModelInferResponse& response, size_t image, int k) {
+    ASSERT_EQ(response.outputs_size(), 2);
+    ASSERT_EQ(response.raw_output_contents_size(), 2);
+    ASSERT_EQ(response.outputs(0).name(), "logits");
+    ASSERT_EQ(response.outputs(1).name(), "class");
+    const std::string& logits = response.raw_output_contents(0);
+    const std::string& cls = response.raw_output_contents(1);
+    ASSERT_GE(logits.size(), (k + 1) * kClasses * sizeof(float));
+    ASSERT_GE(cls.size(), (k + 1) * sizeof(int64_t));
+    std::vector<float> got(kClasses);
+    std::memcpy(got.data(), logits.data() + k * kClasses * sizeof(float), kClasses * sizeof(float));
+    const std::vector<float> want = ExpectedLogits(image);
+    EXPECT_EQ(0, std::memcmp(got.data(), want.data(), kClasses * sizeof(float)))
+        << "logits of image " << image << " differ from the in-process CPU backend";
+    int64_t c = 0;
+    std::memcpy(&c, cls.data() + k * sizeof(int64_t), sizeof(c));
+    EXPECT_EQ(c, ExpectedClass(image)) << "image " << image;
+  }
+
+  static client::Dataset* data_;
+  static const models::Model* model_;
+  static std::vector<int8_t>* expected_;
+  static server::InferenceServer* server_;
+};
+
+client::Dataset* EndToEndTest::data_ = nullptr;
+const models::Model* EndToEndTest::model_ = nullptr;
+std::vector<int8_t>* EndToEndTest::expected_ = nullptr;
+server::InferenceServer* EndToEndTest::server_ = nullptr;
+
+TEST_F(EndToEndTest, StreamsTheWholeMnistTestSetBitExactAndAccurate) {
+  ASSERT_EQ(data_->size(), 10000u);
+  auto stub = testing::Connect(server_->grpc_port());
+  grpc::ClientContext context;
+  auto stream = stub->ModelStreamInfer(&context);
+
+  // At most kWindow requests in flight: the writer waits for answers to free a slot.
+  constexpr int kWindow = 64;
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  std::thread writer([&] {
+    for (size_t i = 0; i < data_->size(); ++i) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return in_flight < kWindow; });
+        ++in_flight;
+      }
+      ASSERT_TRUE(stream->Write(
+          testing::MnistRequest(kModel, data_->image(i).data(), 1, std::to_string(i))));
+    }
+    stream->WritesDone();
+  });
+
+  std::vector<int> answers(data_->size(), 0);
+  size_t correct = 0;
+  inference::ModelStreamInferResponse response;
+  size_t received = 0;
+  while (stream->Read(&response)) {
+    ++received;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+    }
+    cv.notify_one();
+    ASSERT_TRUE(response.error_message().empty()) << response.error_message();
+    const size_t i = std::stoul(response.infer_response().id());
+    ASSERT_LT(i, data_->size());
+    ++answers[i];
+    CheckAnswer(response.infer_response(), i, 0);
+    if (ExpectedClass(i) == data_->labels[i]) ++correct;
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(received, data_->size());
+  for (size_t i = 0; i < answers.size(); ++i) ASSERT_EQ(answers[i], 1) << "image " << i;
+  const double accuracy = static_cast<double>(correct) / static_cast<double>(data_->size());
+  std::printf("mnist-cnn-q8 over gRPC: %zu/%zu correct (%.2f%%)\n", correct, data_->size(),
+              100.0 * accuracy);
+  EXPECT_GE(accuracy, 0.99);
+}
+
+TEST_F(EndToEndTest, UnaryAnswersEqualTheInProcessBackend) {
+  auto stub = testing::Connect(server_->grpc_port());
+  for (size_t i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    inference::ModelInferResponse response;
+    const grpc::Status status = stub->ModelInfer(
+        &context, testing::MnistRequest(kModel, data_->image(i).data(), 1, "u"), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.id(), "u");
+    EXPECT_EQ(response.model_name(), kModel);
+    CheckAnswer(response, i, 0);
+  }
+}
+
+TEST_F(EndToEndTest, AMultiImageRequestIsAnsweredImageByImage) {
+  auto stub = testing::Connect(server_->grpc_port());
+  constexpr int kImages = 37;
+  const size_t first = 1234;
+  grpc::ClientContext context;
+  inference::ModelInferResponse response;
+  ASSERT_TRUE(stub->ModelInfer(&context,
+                               testing::MnistRequest(kModel, data_->image(first).data(), kImages),
+                               &response)
+                  .ok());
+  ASSERT_EQ(response.outputs(0).shape_size(), 2);
+  EXPECT_EQ(response.outputs(0).shape(0), kImages);
+  EXPECT_EQ(response.outputs(0).shape(1), kClasses);
+  EXPECT_EQ(response.outputs(1).shape(0), kImages);
+  for (int k = 0; k < kImages; ++k) CheckAnswer(response, first + k, k);
+}
+
+TEST_F(EndToEndTest, MetadataDescribesTheTensorContract) {
+  auto stub = testing::Connect(server_->grpc_port());
+  grpc::ClientContext context;
+  inference::ModelMetadataRequest request;
+  request.set_name(kModel);
+  inference::ModelMetadataResponse md;
+  ASSERT_TRUE(stub->ModelMetadata(&context, request, &md).ok());
+  ASSERT_EQ(md.inputs_size(), 1);
+  EXPECT_EQ(md.inputs(0).name(), "image");
+  EXPECT_EQ(md.inputs(0).datatype(), "UINT8");
+  EXPECT_EQ(std::vector<int64_t>(md.inputs(0).shape().begin(), md.inputs(0).shape().end()),
+            (std::vector<int64_t>{-1, 1, 28, 28}));
+  ASSERT_EQ(md.outputs_size(), 2);
+  EXPECT_EQ(md.outputs(0).name(), "logits");
+  EXPECT_EQ(md.outputs(0).datatype(), "FP32");
+  EXPECT_EQ(std::vector<int64_t>(md.outputs(0).shape().begin(), md.outputs(0).shape().end()),
+            (std::vector<int64_t>{-1, 10}));
+  EXPECT_EQ(md.outputs(1).name(), "class");
+  EXPECT_EQ(md.outputs(1).datatype(), "INT64");
+  EXPECT_EQ(std::vector<int64_t>(md.outputs(1).shape().begin(), md.outputs(1).shape().end()),
+            (std::vector<int64_t>{-1}));
+
+  grpc::ClientContext ready_context;
+  inference::ServerReadyResponse ready;
+  ASSERT_TRUE(stub->ServerReady(&ready_context, {}, &ready).ok());
+  EXPECT_TRUE(ready.ready());
+}
+
+}  // namespace
+}  // namespace pynq
