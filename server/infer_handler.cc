@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "spdlog/spdlog.h"
 
 namespace pynq::server {
 namespace {
@@ -215,6 +216,7 @@ void InferHandler::Submit(const inference::ModelInferRequest& request, Clock::ti
                           Reply reply) {
   absl::StatusOr<const ServedModel*> found = Find(request.model_name(), request.model_version());
   if (!found.ok()) {
+    spdlog::debug("request '{}' refused: {}", request.id(), found.status().ToString());
     if (metrics_ != nullptr) metrics_->CountUnknownModel();
     reply(found.status());
     return;
@@ -227,6 +229,8 @@ void InferHandler::Submit(const inference::ModelInferRequest& request, Clock::ti
   }
   const ModelMetrics* metrics = model->metrics;
   auto fail = [&](const absl::Status& status) {
+    spdlog::debug("model {}: request '{}' refused: {}", model->entry.name, request.id(),
+                  status.ToString());
     metrics->CountOutcome(status.code());
     reply(status);
   };
