@@ -4,13 +4,17 @@
 // per-request overhead (latency minus the backend's batch-1 compute time) against the echo's
 // latency, and the server's resident memory idle and under load.
 //
+// "echo-h" is the echo answered from a worker thread (the hand-off infer-server makes).
+//
 // Usage: server_bench [--seconds S] [--concurrency 1,8,64] [--repository DIR]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +47,59 @@ class EchoService final : public inference::GRPCInferenceService::CallbackServic
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+};
+
+// The same echo, but answered from a worker thread, as infer-server answers from its batch
+// workers: isolates what the hand-off between threads costs in gRPC's send path.
+class HandoffEchoService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  HandoffEchoService() : worker_([this] { Loop(); }) {}
+  ~HandoffEchoService() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    worker_.join();
+  }
+
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override {
+    response->set_model_name(request->model_name());
+    response->set_id(request->id());
+    response->add_outputs()->set_name("logits");
+    response->add_raw_output_contents(std::string(40, '\0'));
+    response->add_outputs()->set_name("class");
+    response->add_raw_output_contents(std::string(8, '\0'));
+    auto* reactor = context->DefaultReactor();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.push_back(reactor);
+    }
+    cv_.notify_one();
+    return reactor;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) return;
+      std::vector<grpc::ServerUnaryReactor*> batch;
+      batch.swap(pending_);
+      lock.unlock();
+      for (auto* r : batch) r->Finish(grpc::Status::OK);
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<grpc::ServerUnaryReactor*> pending_;
+  bool stop_ = false;
+  std::thread worker_;
 };
 
 struct Result {
@@ -172,6 +229,12 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
   builder.RegisterService(&echo);
   std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
+  int handoff_port = 0;
+  auto handoff = std::make_unique<HandoffEchoService>();
+  grpc::ServerBuilder handoff_builder;
+  handoff_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &handoff_port);
+  handoff_builder.RegisterService(handoff.get());
+  std::unique_ptr<grpc::Server> handoff_server = handoff_builder.BuildAndStart();
 
   const double compute_us = ComputeUs(repository, pixels);
   std::printf("backend compute, batch 1: %.1f us/image (median)\n", compute_us);
@@ -182,7 +245,9 @@ int main(int argc, char** argv) {
   for (int c : concurrencies) {
     const Result s = Load((*server)->grpc_port(), c, seconds, pixels);
     const Result e = Load(echo_port, c, seconds, pixels);
-    for (const auto& [name, r] : {std::pair{"server", s}, std::pair{"echo", e}}) {
+    const Result h = Load(handoff_port, c, seconds, pixels);
+    for (const auto& [name, r] :
+         {std::pair{"server", s}, std::pair{"echo", e}, std::pair{"echo-h", h}}) {
       std::printf("%-6s %-6d %10.0f %9.0f %9.0f %9.0f %9.0f %7zu\n", name, c, r.images_per_s,
                   r.p50_us, r.p90_us, r.p99_us, r.mean_us, r.errors);
     }
@@ -194,5 +259,6 @@ int main(int argc, char** argv) {
   std::printf("process RSS after load: %.1f MiB\n", ResidentMiB());
   (*server)->Shutdown();
   echo_server->Shutdown();
+  handoff_server->Shutdown();
   return 0;
 }
