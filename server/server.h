@@ -49,6 +49,8 @@ class InferenceServer {
   // 0 when the metrics endpoint is off.
   int metrics_port() const { return metrics_port_; }
   const InferHandler& handler() const { return *handler_; }
+  // The server's metrics registry (also served at /metrics when enabled).
+  const std::shared_ptr<prometheus::Registry>& registry() const { return metrics_->registry(); }
 
   // Stops accepting calls, answers everything in flight, stops the workers. Idempotent.
   void Shutdown();

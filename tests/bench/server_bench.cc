@@ -4,7 +4,10 @@
 // per-request overhead (latency minus the backend's batch-1 compute time) against the echo's
 // latency, and the server's resident memory idle and under load.
 //
-// "echo-h" is the echo answered from a worker thread (the hand-off infer-server makes).
+// "echo-h" is the echo answered from a worker thread (the hand-off infer-server makes); "echo-c"
+// the same with the worker busy for the model's batch-1 compute time before each answer: the
+// control for the per-request overhead, since on a VM a core left idle for milliseconds wakes
+// far more slowly than one idle for microseconds.
 //
 // Usage: server_bench [--seconds S] [--concurrency 1,8,64] [--repository DIR]
 #include <algorithm>
@@ -22,6 +25,8 @@
 #include "accel/cpu/cpu_backend.h"
 #include "grpcpp/grpcpp.h"
 #include "models/model.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
 #include "proto/inference.grpc.pb.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -53,7 +58,9 @@ class EchoService final : public inference::GRPCInferenceService::CallbackServic
 // workers: isolates what the hand-off between threads costs in gRPC's send path.
 class HandoffEchoService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  HandoffEchoService() : worker_([this] { Loop(); }) {}
+  // `busy` is how long the worker computes (spins) before each answer; zero for none.
+  explicit HandoffEchoService(std::chrono::microseconds busy = std::chrono::microseconds(0))
+      : busy_(busy), worker_([this] { Loop(); }) {}
   ~HandoffEchoService() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -90,11 +97,17 @@ class HandoffEchoService final : public inference::GRPCInferenceService::Callbac
       std::vector<grpc::ServerUnaryReactor*> batch;
       batch.swap(pending_);
       lock.unlock();
-      for (auto* r : batch) r->Finish(grpc::Status::OK);
+      for (auto* r : batch) {
+        const Clock::time_point until = Clock::now() + busy_;
+        while (Clock::now() < until) {
+        }
+        r->Finish(grpc::Status::OK);
+      }
       lock.lock();
     }
   }
 
+  const std::chrono::microseconds busy_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<grpc::ServerUnaryReactor*> pending_;
@@ -160,6 +173,19 @@ Result Load(int port, int concurrency, double seconds, const std::string& pixels
   r.p90_us = Percentile(all, 0.90);
   r.p99_us = Percentile(all, 0.99);
   return r;
+}
+
+// Sum and count of the server's compute histogram (all labels): its exact mean per request.
+std::pair<double, double> ComputeSumCount(const prometheus::Registry& registry) {
+  double sum = 0, count = 0;
+  for (const prometheus::MetricFamily& f : registry.Collect()) {
+    if (f.name != "pynq_inference_compute_duration_seconds") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      sum += m.histogram.sample_sum;
+      count += static_cast<double>(m.histogram.sample_count);
+    }
+  }
+  return {sum, count};
 }
 
 double ResidentMiB() {
@@ -229,36 +255,56 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
   builder.RegisterService(&echo);
   std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
+  const double compute_us = ComputeUs(repository, pixels);
   int handoff_port = 0;
   auto handoff = std::make_unique<HandoffEchoService>();
   grpc::ServerBuilder handoff_builder;
   handoff_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &handoff_port);
   handoff_builder.RegisterService(handoff.get());
   std::unique_ptr<grpc::Server> handoff_server = handoff_builder.BuildAndStart();
+  // The control for the overhead: the same hand-off, plus a busy worker for as long as the
+  // model's batch-1 compute, so the machine idles and wakes as it does around a real request.
+  int busy_port = 0;
+  auto busy = std::make_unique<HandoffEchoService>(
+      std::chrono::microseconds(static_cast<int64_t>(compute_us)));
+  grpc::ServerBuilder busy_builder;
+  busy_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &busy_port);
+  busy_builder.RegisterService(busy.get());
+  std::unique_ptr<grpc::Server> busy_server = busy_builder.BuildAndStart();
 
-  const double compute_us = ComputeUs(repository, pixels);
   std::printf("backend compute, batch 1: %.1f us/image (median)\n", compute_us);
   std::printf("process RSS: %.1f MiB before the server, %.1f MiB with it idle\n", rss_before,
               rss_idle);
   std::printf("%-6s %-6s %10s %9s %9s %9s %9s %7s\n", "target", "conc", "images/s", "p50_us",
               "p90_us", "p99_us", "mean_us", "errors");
   for (int c : concurrencies) {
+    const auto [sum0, count0] = ComputeSumCount(*(*server)->registry());
     const Result s = Load((*server)->grpc_port(), c, seconds, pixels);
+    const auto [sum1, count1] = ComputeSumCount(*(*server)->registry());
+    // The compute each request actually waited for, in the server, during this load.
+    const double server_compute_us = 1e6 * (sum1 - sum0) / std::max(1.0, count1 - count0);
     const Result e = Load(echo_port, c, seconds, pixels);
     const Result h = Load(handoff_port, c, seconds, pixels);
-    for (const auto& [name, r] :
-         {std::pair{"server", s}, std::pair{"echo", e}, std::pair{"echo-h", h}}) {
+    const Result b = Load(busy_port, c, seconds, pixels);
+    for (const auto& [name, r] : {std::pair{"server", s}, std::pair{"echo", e},
+                                  std::pair{"echo-h", h}, std::pair{"echo-c", b}}) {
       std::printf("%-6s %-6d %10.0f %9.0f %9.0f %9.0f %9.0f %7zu\n", name, c, r.images_per_s,
                   r.p50_us, r.p90_us, r.p99_us, r.mean_us, r.errors);
     }
+    // Per-request overhead: mean latency minus the compute the request waited for.
+    const double server_overhead = s.mean_us - server_compute_us;
+    const double busy_overhead = b.mean_us - compute_us;
     std::printf(
-        "  overhead at concurrency %d: server p50 - compute = %.0f us vs echo p50 %.0f us "
+        "  concurrency %d: server compute %.0f us/request (from its histogram); overhead "
+        "(mean - compute): server %.0f us, echo %.0f us (ratio %.2f), echo-c %.0f us "
         "(ratio %.2f)\n",
-        c, s.p50_us - compute_us, e.p50_us, (s.p50_us - compute_us) / e.p50_us);
+        c, server_compute_us, server_overhead, e.mean_us, server_overhead / e.mean_us,
+        busy_overhead, server_overhead / busy_overhead);
   }
   std::printf("process RSS after load: %.1f MiB\n", ResidentMiB());
   (*server)->Shutdown();
   echo_server->Shutdown();
   handoff_server->Shutdown();
+  busy_server->Shutdown();
   return 0;
 }
