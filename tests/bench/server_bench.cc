@@ -37,17 +37,23 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kModel[] = "mnist-cnn-q8";
 
-// Answers ModelInfer with a response shaped like the real one (10 FP32 + 1 INT64) and no work.
+// A response shaped like the real one (10 FP32 + 1 INT64), with no work behind it.
+void FillEchoResponse(const inference::ModelInferRequest& request,
+                      inference::ModelInferResponse* response) {
+  response->set_model_name(request.model_name());
+  response->set_id(request.id());
+  response->add_outputs()->set_name("logits");
+  response->add_raw_output_contents(std::string(40, '\0'));
+  response->add_outputs()->set_name("class");
+  response->add_raw_output_contents(std::string(8, '\0'));
+}
+
+// Answers ModelInfer inline from the callback.
 class EchoService final : public inference::GRPCInferenceService::CallbackService {
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
-    response->set_model_name(request->model_name());
-    response->set_id(request->id());
-    response->add_outputs()->set_name("logits");
-    response->add_raw_output_contents(std::string(40, '\0'));
-    response->add_outputs()->set_name("class");
-    response->add_raw_output_contents(std::string(8, '\0'));
+    FillEchoResponse(*request, response);
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -73,12 +79,7 @@ class HandoffEchoService final : public inference::GRPCInferenceService::Callbac
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
-    response->set_model_name(request->model_name());
-    response->set_id(request->id());
-    response->add_outputs()->set_name("logits");
-    response->add_raw_output_contents(std::string(40, '\0'));
-    response->add_outputs()->set_name("class");
-    response->add_raw_output_contents(std::string(8, '\0'));
+    FillEchoResponse(*request, response);
     auto* reactor = context->DefaultReactor();
     {
       std::lock_guard<std::mutex> lock(mu_);
