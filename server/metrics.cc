@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "prometheus/collectable.h"

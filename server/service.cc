@@ -23,9 +23,9 @@ constexpr int kMaxStreamInFlight = 1024;
 Clock::time_point RequestDeadline(const ModelInferRequest& request,
                                   std::chrono::system_clock::time_point call_deadline) {
   Clock::time_point deadline = Clock::time_point::max();
-  const auto now_sys = std::chrono::system_clock::now();
   if (call_deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(call_deadline - now_sys);
+    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  call_deadline - std::chrono::system_clock::now());
   }
   auto it = request.parameters().find("timeout");
   if (it != request.parameters().end() && it->second.has_int64_param() &&
