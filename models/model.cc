@@ -9,6 +9,7 @@
 #include <system_error>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -18,8 +19,11 @@ namespace pynq::models {
 namespace {
 
 using ::pynq::model::Activation;
+using ::pynq::model::Add;
+using ::pynq::model::BinaryDense;
 using ::pynq::model::Conv2D;
 using ::pynq::model::Dense;
+using ::pynq::model::GlobalAveragePool;
 using ::pynq::model::InputSpec;
 using ::pynq::model::Layer;
 using ::pynq::model::MaxPool2D;
@@ -86,24 +90,47 @@ absl::Status CheckRange(const ErrorContext& ctx, int64_t value, int64_t lo, int6
   return absl::OkStatus();
 }
 
-absl::StatusOr<Shape> CheckInput(const ErrorContext& ctx, const InputSpec& input) {
+// Returns the request's image shape (dims) in `image` and the int8 tensor the first layer reads
+// (after the optional resampling) as the result.
+absl::StatusOr<Shape> CheckInput(const ErrorContext& ctx, const InputSpec& input, Shape& image) {
   if (input.dims_size() != 3) {
     return ctx.Error("input has ", input.dims_size(), " dims, expected 3 (C, H, W)");
   }
   for (int i = 0; i < 3; ++i) {
     PYNQ_RETURN_IF_ERROR(CheckRange(ctx, input.dims(i), 1, kMaxDim, absl::StrCat("input dim ", i)));
   }
-  const Shape shape{static_cast<int>(input.dims(0)), static_cast<int>(input.dims(1)),
-                    static_cast<int>(input.dims(2))};
+  image = Shape{static_cast<int>(input.dims(0)), static_cast<int>(input.dims(1)),
+                static_cast<int>(input.dims(2))};
   if (input.dims(0) * input.dims(1) * input.dims(2) > kMaxTensorElements) {
-    return ctx.Error("input ", ShapeText(shape), " has more than ", kMaxTensorElements, " bytes");
+    return ctx.Error("input ", ShapeText(image), " has more than ", kMaxTensorElements, " bytes");
   }
   if (input.encoding() != InputSpec::UINT8_MINUS_128) {
     return ctx.Error("input encoding ", static_cast<int>(input.encoding()),
                      " is not supported (this reader knows UINT8_MINUS_128)");
   }
   PYNQ_RETURN_IF_ERROR(CheckQuant(ctx, input.quant(), "input"));
-  return shape;
+  if (!input.has_resample()) return image;
+  const InputSpec::Resample& r = input.resample();
+  Shape cropped = image;
+  if (r.crop_height() != 0 || r.crop_width() != 0) {
+    PYNQ_RETURN_IF_ERROR(CheckRange(ctx, r.crop_top(), 0, image.height - 1, "resample crop_top"));
+    PYNQ_RETURN_IF_ERROR(CheckRange(ctx, r.crop_left(), 0, image.width - 1, "resample crop_left"));
+    PYNQ_RETURN_IF_ERROR(
+        CheckRange(ctx, r.crop_height(), 1, image.height - r.crop_top(), "resample crop_height"));
+    PYNQ_RETURN_IF_ERROR(
+        CheckRange(ctx, r.crop_width(), 1, image.width - r.crop_left(), "resample crop_width"));
+    cropped.height = r.crop_height();
+    cropped.width = r.crop_width();
+  } else if (r.crop_top() != 0 || r.crop_left() != 0) {
+    return ctx.Error("resample crop_top/crop_left are set but crop_height/crop_width are 0");
+  }
+  PYNQ_RETURN_IF_ERROR(CheckRange(ctx, r.downscale(), 0, kMaxWindow, "resample downscale"));
+  const int f = std::max(1, r.downscale());
+  if (cropped.height % f != 0 || cropped.width % f != 0) {
+    return ctx.Error("resample: the cropped image ", cropped.height, "x", cropped.width,
+                     " is not a multiple of downscale ", f);
+  }
+  return Shape{cropped.channels, cropped.height / f, cropped.width / f};
 }
 
 // Per-channel requantization: `channels` entries, multipliers 0 or normalized Q31, shifts in
@@ -227,20 +254,192 @@ absl::StatusOr<Shape> CheckMaxPool(const ErrorContext& ctx, const MaxPool2D& p, 
                (in.width - p.kernel_w()) / p.stride_w() + 1};
 }
 
-// The tensor layer `index` reads: -1 (model input) or an earlier layer.
-absl::StatusOr<int> ResolveInput(const ErrorContext& ctx, const Layer& layer, int index) {
-  if (layer.inputs_size() == 0) return index - 1;
-  if (layer.inputs_size() > 1) {
-    return ctx.Error("reads ", layer.inputs_size(), " tensors; this kind reads exactly 1");
+// A Q31 multiplier/shift pair outside a per-channel Requantization message.
+absl::Status CheckMultiplier(const ErrorContext& ctx, int64_t m, int64_t shift,
+                             const std::string& what, int max_shift = kMaxShift) {
+  if (m != 0 && m < kMinMultiplier) {
+    return ctx.Error(what, " multiplier ", m,
+                     " is neither 0 nor a normalized Q31 value in [2^30, 2^31 - 1]");
   }
-  const int src = layer.inputs(0);
-  if (src < -1 || src >= index) {
-    return ctx.Error("reads tensor ", src,
-                     "; a layer may read the model input (-1) or an earlier "
-                     "layer (0..",
-                     index - 1, ")");
+  return CheckRange(ctx, shift, kMinShift, max_shift, absl::StrCat(what, " shift"));
+}
+
+absl::StatusOr<Shape> CheckAdd(const ErrorContext& ctx, const Add& a, const Shape& in_a,
+                               const Shape& in_b) {
+  if (in_a.channels != in_b.channels || in_a.height != in_b.height || in_a.width != in_b.width) {
+    return ctx.Error("add of tensors of different shapes: ", ShapeText(in_a), " and ",
+                     ShapeText(in_b));
   }
-  return src;
+  // |q - z| <= 255 shifted left by at most 22 stays below 2^30; the input multipliers are at
+  // most 1 (shift <= 0), so each rescaled input and their sum fit int32.
+  PYNQ_RETURN_IF_ERROR(CheckRange(ctx, a.left_shift(), 0, 22, "add left_shift"));
+  PYNQ_RETURN_IF_ERROR(CheckMultiplier(ctx, a.a_multiplier(), a.a_shift(), "add a", 0));
+  PYNQ_RETURN_IF_ERROR(CheckMultiplier(ctx, a.b_multiplier(), a.b_shift(), "add b", 0));
+  PYNQ_RETURN_IF_ERROR(CheckMultiplier(ctx, a.output_multiplier(), a.output_shift(), "add output"));
+  if (a.activation() != pynq::model::ACTIVATION_NONE &&
+      a.activation() != pynq::model::ACTIVATION_RELU) {
+    return ctx.Error("activation ", static_cast<int>(a.activation()), " is not supported");
+  }
+  return in_a;
+}
+
+absl::StatusOr<Shape> CheckGlobalAveragePool(const ErrorContext& ctx, const GlobalAveragePool& g,
+                                             const Shape& in) {
+  const int64_t area = int64_t{in.height} * in.width;
+  if (area * 255 > kInt32Max) {
+    return ctx.Error("global_average_pool over ", in.height, "x", in.width,
+                     " could overflow an int32 sum");
+  }
+  PYNQ_RETURN_IF_ERROR(CheckMultiplier(ctx, g.multiplier(), g.shift(), "global_average_pool"));
+  return Shape{in.channels, 1, 1};
+}
+
+// What a binary_dense layer may read: values its kernel can bit-pack exactly. `producer` is the
+// layer that wrote the input (null: the model input, whose values q - z span 256 consecutive
+// integers starting at -128 - z).
+absl::Status CheckBinaryInput(const ErrorContext& ctx, const BinaryDense& d, const Layer* producer,
+                              int32_t input_zero_point) {
+  if (d.input_values() == BinaryDense::BIPOLAR) {
+    if (d.input_bits() != 1) {
+      return ctx.Error("BIPOLAR inputs have 1 bit, input_bits is ", d.input_bits());
+    }
+    if (producer == nullptr || !producer->has_binary_dense() ||
+        producer->binary_dense().output() != BinaryDense::THRESHOLDS ||
+        producer->binary_dense().output_values() != BinaryDense::BIPOLAR) {
+      return ctx.Error(
+          "reads BIPOLAR values, but its input is not the BIPOLAR output of a "
+          "binary_dense layer");
+    }
+    return absl::OkStatus();
+  }
+  if (d.input_values() != BinaryDense::UNSIGNED) {
+    return ctx.Error("input_values ", static_cast<int>(d.input_values()),
+                     " is not BIPOLAR or UNSIGNED");
+  }
+  PYNQ_RETURN_IF_ERROR(CheckRange(ctx, d.input_bits(), 1, 8, "input_bits"));
+  if (producer == nullptr) {
+    if (input_zero_point != -128 || d.input_bits() != 8) {
+      return ctx.Error("reads the model input as ", d.input_bits(),
+                       "-bit UNSIGNED values, which needs input_bits 8 and input zero point "
+                       "-128 (it is ",
+                       input_zero_point, ")");
+    }
+    return absl::OkStatus();
+  }
+  if (!producer->has_binary_dense() ||
+      producer->binary_dense().output() != BinaryDense::THRESHOLDS ||
+      producer->binary_dense().output_values() != BinaryDense::UNSIGNED ||
+      producer->binary_dense().output_bits() > d.input_bits()) {
+    return ctx.Error("reads ", d.input_bits(),
+                     "-bit UNSIGNED values, but its input is not the UNSIGNED output of a "
+                     "binary_dense layer with at most that many bits");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Shape> CheckBinaryDense(const ErrorContext& ctx, const BinaryDense& d,
+                                       const Shape& in, const Layer* producer,
+                                       int32_t input_zero_point, const QuantParams& out_quant) {
+  if (static_cast<size_t>(d.in_features()) != in.elements() || d.in_features() < 1) {
+    return ctx.Error("binary_dense expects ", d.in_features(), " input features, its input ",
+                     ShapeText(in), " has ", in.elements());
+  }
+  PYNQ_RETURN_IF_ERROR(CheckRange(ctx, d.out_features(), 1, kMaxDim, "out_features"));
+  PYNQ_RETURN_IF_ERROR(CheckBinaryInput(ctx, d, producer, input_zero_point));
+  const int64_t words = (int64_t{d.in_features()} + 63) / 64;
+  const int64_t expected = words * 8 * d.out_features();
+  if (static_cast<int64_t>(d.weights().size()) != expected) {
+    return ctx.Error("weights hold ", d.weights().size(), " bytes, ", d.out_features(), " rows of ",
+                     words, " 64-bit words need ", expected);
+  }
+  if (const int used = d.in_features() % 64; used != 0) {
+    for (int64_t o = 0; o < d.out_features(); ++o) {
+      const auto* last =
+          reinterpret_cast<const uint8_t*>(d.weights().data()) + (o * words + words - 1) * 8;
+      uint64_t word = 0;
+      for (int b = 0; b < 8; ++b) word |= uint64_t{last[b]} << (8 * b);
+      if ((word >> used) != 0) {
+        return ctx.Error("weight row ", o, " sets bits past in_features (", d.in_features(),
+                         "); unused bits must be 0");
+      }
+    }
+  }
+  // |acc| <= in_features * (2^bits - 1) <= 65536 * 255 for any input: fits int32 with room.
+  const int64_t max_acc = int64_t{d.in_features()} * ((int64_t{1} << d.input_bits()) - 1);
+  switch (d.output()) {
+    case BinaryDense::THRESHOLDS: {
+      int count = 1;
+      if (d.output_values() == BinaryDense::BIPOLAR) {
+        if (d.output_bits() != 1) {
+          return ctx.Error("BIPOLAR outputs have 1 bit, output_bits is ", d.output_bits());
+        }
+      } else if (d.output_values() == BinaryDense::UNSIGNED) {
+        PYNQ_RETURN_IF_ERROR(CheckRange(ctx, d.output_bits(), 1, 7, "output_bits"));
+        count = (1 << d.output_bits()) - 1;
+      } else {
+        return ctx.Error("output_values ", static_cast<int>(d.output_values()),
+                         " is not BIPOLAR or UNSIGNED");
+      }
+      if (d.thresholds_size() != int64_t{count} * d.out_features()) {
+        return ctx.Error(d.thresholds_size(), " thresholds, expected ", count, " per channel x ",
+                         d.out_features(), " channels");
+      }
+      for (int o = 0; o < d.out_features(); ++o) {
+        for (int k = 1; k < count; ++k) {
+          if (d.thresholds(o * count + k) < d.thresholds(o * count + k - 1)) {
+            return ctx.Error("thresholds of channel ", o, " are not ascending (", k - 1, ": ",
+                             d.thresholds(o * count + k - 1), ", ", k, ": ",
+                             d.thresholds(o * count + k), ")");
+          }
+        }
+      }
+      if (out_quant.zero_point() != 0) {
+        return ctx.Error("THRESHOLDS outputs are integers: output zero point must be 0, is ",
+                         out_quant.zero_point());
+      }
+      break;
+    }
+    case BinaryDense::REQUANTIZED: {
+      if (d.bias_size() != d.out_features()) {
+        return ctx.Error(d.bias_size(), " biases for ", d.out_features(), " output channels");
+      }
+      PYNQ_RETURN_IF_ERROR(CheckRequant(ctx, d.requant(), d.out_features()));
+      int64_t max_bias = 0;
+      for (int32_t b : d.bias()) max_bias = std::max(max_bias, std::abs(static_cast<int64_t>(b)));
+      if (max_acc + max_bias > kInt32Max) {
+        return ctx.Error("an int32 accumulator could overflow: ", max_acc, " plus a bias of up to ",
+                         max_bias);
+      }
+      break;
+    }
+    default:
+      return ctx.Error("output ", static_cast<int>(d.output()),
+                       " is not THRESHOLDS or REQUANTIZED");
+  }
+  return Shape{d.out_features(), 1, 1};
+}
+
+// The tensors layer `index` reads: -1 (model input) or earlier layers; `count` of them.
+absl::StatusOr<std::vector<int>> ResolveInputs(const ErrorContext& ctx, const Layer& layer,
+                                               int index, int count) {
+  if (layer.inputs_size() == 0) {
+    if (count == 1) return std::vector<int>{index - 1};
+    return ctx.Error("names no inputs; this kind reads exactly ", count);
+  }
+  if (layer.inputs_size() != count) {
+    return ctx.Error("reads ", layer.inputs_size(), " tensors; this kind reads exactly ", count);
+  }
+  std::vector<int> inputs;
+  for (int src : layer.inputs()) {
+    if (src < -1 || src >= index) {
+      return ctx.Error("reads tensor ", src,
+                       "; a layer may read the model input (-1) or an earlier "
+                       "layer (0..",
+                       index - 1, ")");
+    }
+    inputs.push_back(src);
+  }
+  return inputs;
 }
 
 std::pair<int32_t, int32_t> ActivationRange(Activation activation, int32_t zero_point) {
@@ -282,7 +481,8 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::Model
                      " is not supported (this reader knows ", kFormatVersion, ")");
   }
   if (file.name().empty()) return ctx.Error("the model has no name");
-  PYNQ_ASSIGN_OR_RETURN(const Shape input_shape, CheckInput(ctx, file.input()));
+  Shape image_shape;
+  PYNQ_ASSIGN_OR_RETURN(const Shape input_shape, CheckInput(ctx, file.input(), image_shape));
   if (file.layers_size() == 0) return ctx.Error("the model has no layers");
 
   auto model = std::unique_ptr<Model>(new Model(std::move(file)));
@@ -299,12 +499,21 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::Model
       return ctx.Error("the name is also used by layer ", it->second);
     }
     LayerInfo info;
-    PYNQ_ASSIGN_OR_RETURN(info.input, ResolveInput(ctx, layer, i));
+    const int arity = layer.kind_case() == Layer::kAdd ? 2 : 1;
+    PYNQ_ASSIGN_OR_RETURN(const std::vector<int> inputs, ResolveInputs(ctx, layer, i, arity));
+    info.input = inputs[0];
+    info.second_input = arity == 2 ? inputs[1] : -1;
     PYNQ_RETURN_IF_ERROR(CheckQuant(ctx, layer.output(), "output"));
-    const QuantParams& in_quant =
-        info.input < 0 ? f.input().quant() : f.layers(info.input).output();
-    info.input_shape = info.input < 0 ? input_shape : model->layer_info_[info.input].output_shape;
+    const auto quant_of = [&](int t) -> const QuantParams& {
+      return t < 0 ? f.input().quant() : f.layers(t).output();
+    };
+    const auto shape_of = [&](int t) {
+      return t < 0 ? input_shape : model->layer_info_[t].output_shape;
+    };
+    const QuantParams& in_quant = quant_of(info.input);
+    info.input_shape = shape_of(info.input);
     info.input_zero_point = in_quant.zero_point();
+    if (arity == 2) info.second_zero_point = quant_of(info.second_input).zero_point();
     Activation activation = pynq::model::ACTIVATION_NONE;
     switch (layer.kind_case()) {
       case Layer::kConv2D: {
@@ -321,6 +530,25 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::Model
         PYNQ_ASSIGN_OR_RETURN(
             info.output_shape,
             CheckMaxPool(ctx, layer.max_pool2d(), info.input_shape, in_quant, layer.output()));
+        break;
+      }
+      case Layer::kAdd: {
+        PYNQ_ASSIGN_OR_RETURN(info.output_shape, CheckAdd(ctx, layer.add(), info.input_shape,
+                                                          shape_of(info.second_input)));
+        activation = layer.add().activation();
+        break;
+      }
+      case Layer::kGlobalAveragePool: {
+        PYNQ_ASSIGN_OR_RETURN(
+            info.output_shape,
+            CheckGlobalAveragePool(ctx, layer.global_average_pool(), info.input_shape));
+        break;
+      }
+      case Layer::kBinaryDense: {
+        const Layer* producer = info.input < 0 ? nullptr : &f.layers(info.input);
+        PYNQ_ASSIGN_OR_RETURN(info.output_shape,
+                              CheckBinaryDense(ctx, layer.binary_dense(), info.input_shape,
+                                               producer, info.input_zero_point, layer.output()));
         break;
       }
       case Layer::KIND_NOT_SET:
@@ -355,7 +583,8 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::Model
                      f.layers_size() - 1, ", ", last.name(), ")");
   }
   model->input_dims_.assign(f.input().dims().begin(), f.input().dims().end());
-  model->input_bytes_ = input_shape.elements();
+  model->image_shape_ = image_shape;
+  model->input_bytes_ = image_shape.elements();
   model->num_classes_ = static_cast<int>(classes);
   model->labels_.assign(f.labels().begin(), f.labels().end());
   model->output_scale_ = last.output().scale();

@@ -64,6 +64,10 @@ class Model {
   struct LayerInfo {
     // The tensor the layer reads: -1 = the model's int8 input, else an earlier layer's index.
     int input = -1;
+    // An add's second operand (-1 for every other kind, and for an add of the model input) and
+    // its zero point.
+    int second_input = -1;
+    int32_t second_zero_point = 0;
     Shape input_shape;
     Shape output_shape;
     // Zero point of the tensor read (the kernels add its negation to every input value).
@@ -77,7 +81,9 @@ class Model {
 
   // One entry per layer, index for index with file().layers().
   const std::vector<LayerInfo>& layer_info() const { return layer_info_; }
-  // The int8 input tensor ({C, H, W} = input_dims()) and its zero point.
+  // The request's image ({C, H, W} = input_dims()), and the int8 tensor the first layer reads:
+  // the same shape, unless the file's input resampling (InputSpec.resample) crops or downscales.
+  const Shape& image_shape() const { return image_shape_; }
   const Shape& input_shape() const { return input_shape_; }
   int32_t input_zero_point() const { return input_zero_point_; }
   // Bytes of int8 activations one image needs when no tensor is reused: the input tensor at
@@ -96,6 +102,7 @@ class Model {
   float output_scale_ = 1.0f;
   int32_t output_zero_point_ = 0;
   std::vector<LayerInfo> layer_info_;
+  Shape image_shape_;
   Shape input_shape_;
   int32_t input_zero_point_ = 0;
   size_t activation_bytes_ = 0;

@@ -1,5 +1,6 @@
 #include "accel/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "accel/cpu/fast_kernels.h"
 #include "accel/cpu/kernels.h"
 #include "tbb/blocked_range.h"
 #include "tbb/enumerable_thread_specific.h"
@@ -75,7 +77,10 @@ TensorShape ToTensorShape(const models::Model::Shape& s) {
   return TensorShape{s.channels, s.height, s.width};
 }
 
-void RunConv(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output) {
+constexpr size_t kScratchAlign = 64;
+size_t AlignUp(size_t bytes) { return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign; }
+
+ConvParams ConvParamsOf(const Layer& layer, const LayerInfo& info) {
   const pynq::model::Conv2D& c = layer.conv2d();
   ConvParams params;
   params.input_offset = -info.input_zero_point;
@@ -86,23 +91,95 @@ void RunConv(const Layer& layer, const LayerInfo& info, const int8_t* input, int
   params.padding_left = c.pad_left();
   params.quantized_activation_min = info.output_min;
   params.quantized_activation_max = info.output_max;
-  const FilterShape filter{c.out_channels(), c.in_channels(), c.kernel_h(), c.kernel_w()};
+  return params;
+}
+
+FilterShape FilterShapeOf(const pynq::model::Conv2D& c) {
+  return FilterShape{c.out_channels(), c.in_channels(), c.kernel_h(), c.kernel_w()};
+}
+
+BinaryDenseParams BinaryDenseParamsOf(const Layer& layer, const LayerInfo& info) {
+  const pynq::model::BinaryDense& d = layer.binary_dense();
+  BinaryDenseParams p;
+  p.in_features = d.in_features();
+  p.out_features = d.out_features();
+  p.input_bipolar = d.input_values() == pynq::model::BinaryDense::BIPOLAR;
+  p.input_bits = d.input_bits();
+  p.input_offset = -info.input_zero_point;
+  p.weights = reinterpret_cast<const uint8_t*>(d.weights().data());
+  p.words_per_row = (d.in_features() + 63) / 64;
+  if (d.output() == pynq::model::BinaryDense::THRESHOLDS) {
+    p.thresholds = d.thresholds().data();
+    p.threshold_count = d.thresholds_size() / d.out_features();
+    p.output_bipolar = d.output_values() == pynq::model::BinaryDense::BIPOLAR;
+  } else {
+    p.bias = d.bias().data();
+    p.output_multiplier = d.requant().multiplier().data();
+    p.output_shift = d.requant().shift().data();
+    p.output_offset = layer.output().zero_point();
+  }
+  return p;
+}
+
+// Bytes of kernel scratch (beyond the activations) the fast kernels need for any layer.
+size_t KernelScratchBytes(const models::Model& model) {
+  size_t most = 0;
+  const auto& infos = model.layer_info();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const Layer& layer = model.file().layers(static_cast<int>(i));
+    size_t need = 0;
+    switch (layer.kind_case()) {
+      case Layer::kConv2D:
+        need = fast::ConvScratchBytes(FilterShapeOf(layer.conv2d()),
+                                      ToTensorShape(infos[i].output_shape));
+        break;
+      case Layer::kDense:
+        need = fast::FullyConnectedScratchBytes(layer.dense().in_features());
+        break;
+      case Layer::kBinaryDense:
+        need = fast::BinaryDenseScratchBytes(BinaryDenseParamsOf(layer, infos[i]));
+        break;
+      default:
+        break;
+    }
+    most = std::max(most, need);
+  }
+  return most;
+}
+
+void RunConv(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output,
+             void* scratch) {
+  const pynq::model::Conv2D& c = layer.conv2d();
+  const ConvParams params = ConvParamsOf(layer, info);
+  const auto* weights = reinterpret_cast<const int8_t*>(c.weights().data());
+  if (scratch != nullptr) {
+    fast::ConvPerChannel(params, c.requant().multiplier().data(), c.requant().shift().data(),
+                         ToTensorShape(info.input_shape), input, FilterShapeOf(c), weights,
+                         c.bias().data(), ToTensorShape(info.output_shape), output, scratch);
+    return;
+  }
   ConvPerChannel(params, c.requant().multiplier().data(), c.requant().shift().data(),
-                 ToTensorShape(info.input_shape), input, filter,
-                 reinterpret_cast<const int8_t*>(c.weights().data()), c.bias().data(),
+                 ToTensorShape(info.input_shape), input, FilterShapeOf(c), weights, c.bias().data(),
                  ToTensorShape(info.output_shape), output);
 }
 
-void RunDense(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output) {
+void RunDense(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output,
+              void* scratch) {
   const pynq::model::Dense& d = layer.dense();
   FullyConnectedParams params;
   params.input_offset = -info.input_zero_point;
   params.output_offset = layer.output().zero_point();
   params.quantized_activation_min = info.output_min;
   params.quantized_activation_max = info.output_max;
+  const auto* weights = reinterpret_cast<const int8_t*>(d.weights().data());
+  if (scratch != nullptr) {
+    fast::FullyConnectedPerChannel(params, d.requant().multiplier().data(),
+                                   d.requant().shift().data(), d.in_features(), input,
+                                   d.out_features(), weights, d.bias().data(), output, scratch);
+    return;
+  }
   FullyConnectedPerChannel(params, d.requant().multiplier().data(), d.requant().shift().data(),
-                           d.in_features(), input, d.out_features(),
-                           reinterpret_cast<const int8_t*>(d.weights().data()), d.bias().data(),
+                           d.in_features(), input, d.out_features(), weights, d.bias().data(),
                            output);
 }
 
@@ -116,26 +193,93 @@ void RunMaxPool(const Layer& layer, const LayerInfo& info, const int8_t* input, 
   MaxPool(params, ToTensorShape(info.input_shape), input, ToTensorShape(info.output_shape), output);
 }
 
+void RunAdd(const Layer& layer, const LayerInfo& info, const int8_t* a, const int8_t* b,
+            int8_t* output) {
+  const pynq::model::Add& add = layer.add();
+  AddParams params;
+  params.a_offset = -info.input_zero_point;
+  params.b_offset = -info.second_zero_point;
+  params.left_shift = add.left_shift();
+  params.a_multiplier = add.a_multiplier();
+  params.a_shift = add.a_shift();
+  params.b_multiplier = add.b_multiplier();
+  params.b_shift = add.b_shift();
+  params.output_multiplier = add.output_multiplier();
+  params.output_shift = add.output_shift();
+  params.output_offset = layer.output().zero_point();
+  params.quantized_activation_min = info.output_min;
+  params.quantized_activation_max = info.output_max;
+  AddElementwise(params, info.output_shape.elements(), a, b, output);
+}
+
+void RunGlobalAveragePool(const Layer& layer, const LayerInfo& info, const int8_t* input,
+                          int8_t* output) {
+  GlobalAveragePoolParams params;
+  params.input_offset = -info.input_zero_point;
+  params.multiplier = layer.global_average_pool().multiplier();
+  params.shift = layer.global_average_pool().shift();
+  params.output_offset = layer.output().zero_point();
+  GlobalAveragePoolInt8(params, ToTensorShape(info.input_shape), input, output);
+}
+
+void RunBinaryDense(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output,
+                    void* scratch) {
+  const BinaryDenseParams params = BinaryDenseParamsOf(layer, info);
+  if (scratch != nullptr) {
+    fast::BinaryDense(params, input, scratch, output);
+  } else {
+    BinaryDenseReference(params, input, output);
+  }
+}
+
+void EncodeInput(const models::Model& model, const uint8_t* pixels, int8_t* input) {
+  const pynq::model::InputSpec& spec = model.file().input();
+  if (!spec.has_resample()) {
+    Uint8ToInt8(pixels, model.input_bytes(), input);
+    return;
+  }
+  ResampleParams params;
+  params.crop_top = spec.resample().crop_top();
+  params.crop_left = spec.resample().crop_left();
+  params.downscale = std::max(1, spec.resample().downscale());
+  ResampleUint8ToInt8(params, ToTensorShape(model.image_shape()), pixels,
+                      ToTensorShape(model.input_shape()), input);
+}
+
 // One image through every layer. `arena` holds model.activation_bytes() bytes; each tensor has
-// its own place in it (LayerInfo::output_offset), so nothing is allocated here.
-void RunImage(const models::Model& model, const uint8_t* pixels, int8_t* arena, int8_t* logits) {
+// its own place in it (LayerInfo::output_offset), so nothing is allocated here. `scratch` is the
+// fast kernels' scratch (KernelScratchBytes), or null to run the reference kernels.
+void RunImage(const models::Model& model, const uint8_t* pixels, int8_t* arena, void* scratch,
+              int8_t* logits) {
   const pynq::model::ModelFile& file = model.file();
   const std::vector<LayerInfo>& infos = model.layer_info();
-  Uint8ToInt8(pixels, model.input_bytes(), arena);
+  EncodeInput(model, pixels, arena);
+  const auto tensor = [&](int index) {
+    return arena + (index < 0 ? 0 : infos[static_cast<size_t>(index)].output_offset);
+  };
   for (size_t i = 0; i < infos.size(); ++i) {
     const Layer& layer = file.layers(static_cast<int>(i));
     const LayerInfo& info = infos[i];
-    const int8_t* input = arena + (info.input < 0 ? 0 : infos[info.input].output_offset);
+    const int8_t* input = tensor(info.input);
     int8_t* output = arena + info.output_offset;
     switch (layer.kind_case()) {
       case Layer::kConv2D:
-        RunConv(layer, info, input, output);
+        RunConv(layer, info, input, output, scratch);
         break;
       case Layer::kDense:
-        RunDense(layer, info, input, output);
+        RunDense(layer, info, input, output, scratch);
         break;
       case Layer::kMaxPool2D:
         RunMaxPool(layer, info, input, output);
+        break;
+      case Layer::kAdd:
+        RunAdd(layer, info, input, tensor(info.second_input), output);
+        break;
+      case Layer::kGlobalAveragePool:
+        RunGlobalAveragePool(layer, info, input, output);
+        break;
+      case Layer::kBinaryDense:
+        RunBinaryDense(layer, info, input, output, scratch);
         break;
       case Layer::KIND_NOT_SET:  // the loader refuses such models
         break;
@@ -151,7 +295,8 @@ struct BatchJob {
   int8_t* output;
   size_t image_bytes;
   size_t classes;
-  size_t scratch_bytes;
+  size_t activation_bytes;  // at the start of each thread's scratch, 64-byte aligned
+  size_t kernel_bytes;      // then the fast kernels' scratch; 0 = run the reference kernels
   tbb::enumerable_thread_specific<std::vector<int8_t>>* scratch;
 };
 
@@ -168,10 +313,15 @@ class ImageLoop {
     const BatchJob& job = *job_;
     // One thread runs one body at a time (a body never waits), so its scratch is its own.
     std::vector<int8_t>& scratch = job.scratch->local();
-    if (scratch.size() < job.scratch_bytes) scratch.resize(job.scratch_bytes);
+    const size_t needed = job.activation_bytes + job.kernel_bytes + kScratchAlign;
+    if (scratch.size() < needed) scratch.resize(needed);  // grows once per thread and model size
+    auto base = reinterpret_cast<uintptr_t>(scratch.data());
+    base = (base + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+    auto* arena = reinterpret_cast<int8_t*>(base);
+    void* kernel_scratch = job.kernel_bytes == 0 ? nullptr : arena + job.activation_bytes;
     for (int i = range.begin(); i != range.end(); ++i) {
       const auto n = static_cast<size_t>(i);
-      RunImage(*job.model, job.input + n * job.image_bytes, scratch.data(),
+      RunImage(*job.model, job.input + n * job.image_bytes, arena, kernel_scratch,
                job.output + n * job.classes);
     }
     ForkJoinRelease();
@@ -189,10 +339,11 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const Options& op
         absl::StrCat("cpu backend: threads is ", options.threads, ", must be >= 0 (0 = all)"));
   }
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  return std::unique_ptr<CpuBackend>(new CpuBackend(threads));
+  return std::unique_ptr<CpuBackend>(new CpuBackend(threads, options.kernels));
 }
 
-CpuBackend::CpuBackend(int threads) : threads_(threads), arena_(threads) {}
+CpuBackend::CpuBackend(int threads, Kernels kernels)
+    : threads_(threads), kernels_(kernels), arena_(threads) {}
 
 absl::StatusOr<std::unique_ptr<BatchBuffer>> CpuBackend::Allocate(size_t bytes) {
   std::unique_ptr<uint8_t[]> data(new (std::nothrow) uint8_t[bytes == 0 ? 1 : bytes]());
@@ -229,7 +380,8 @@ absl::Status CpuBackend::Run(const models::Model& model, int batch, absl::Span<c
                      output.data(),
                      model.input_bytes(),
                      static_cast<size_t>(model.num_classes()),
-                     model.activation_bytes(),
+                     AlignUp(model.activation_bytes()),
+                     kernels_ == Kernels::kFast ? KernelScratchBytes(model) : 0,
                      &scratch_};
   auto run_batch = [&job, batch] {
     ForkJoinAcquire();
@@ -239,9 +391,9 @@ absl::Status CpuBackend::Run(const models::Model& model, int batch, absl::Span<c
   try {
     arena_.execute(run_batch);
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrCat("cpu backend: ", model.name(),
-                                                     ": cannot allocate ", job.scratch_bytes,
-                                                     " bytes of scratch"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cpu backend: ", model.name(), ": cannot allocate ",
+                     job.activation_bytes + job.kernel_bytes, " bytes of scratch"));
   }
   ForkJoinAcquire();
   return absl::OkStatus();

@@ -1,5 +1,6 @@
-// The CPU backend: runs a quantized model with the integer reference kernels (kernels.h) on a
-// oneTBB arena, images of a batch in parallel. The fallback when no fabric is present or healthy,
+// The CPU backend: runs a quantized model with the fast integer kernels (fast_kernels.h), or the
+// reference kernels they match bit for bit (kernels.h), on a oneTBB arena, images of a batch in
+// parallel. The fallback when no fabric is present or healthy,
 // and the golden model the FPGA backend is compared against.
 #ifndef PYNQ_ACCEL_CPU_CPU_BACKEND_H_
 #define PYNQ_ACCEL_CPU_CPU_BACKEND_H_
@@ -24,8 +25,13 @@ namespace pynq::accel::cpu {
 // the one arena, so together they use at most `threads` cores.
 class CpuBackend final : public Backend {
  public:
+  enum class Kernels {
+    kFast,       // the default
+    kReference,  // the plain loops of kernels.h: the oracle the fast kernels are tested against
+  };
   struct Options {
     int threads = 0;  // worker threads of the arena; 0 = all hardware threads
+    Kernels kernels = Kernels::kFast;
   };
 
   // INVALID_ARGUMENT when options.threads is negative.
@@ -51,13 +57,15 @@ class CpuBackend final : public Backend {
   int threads() const { return threads_; }
 
  private:
-  explicit CpuBackend(int threads);
+  CpuBackend(int threads, Kernels kernels);
 
   // Constant after construction.
   const int threads_;
+  const Kernels kernels_;
   tbb::task_arena arena_;
-  // Per-thread activation scratch (Model::activation_bytes(), grown on first use by a larger
-  // model): an image's body never blocks, so one thread runs one image at a time.
+  // Per-thread scratch: the activations (Model::activation_bytes()) and the fast kernels' working
+  // memory, grown on first use by a larger model; an image's body never blocks, so one thread
+  // runs one image at a time.
   tbb::enumerable_thread_specific<std::vector<int8_t>> scratch_;
 };
 

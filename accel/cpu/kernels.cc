@@ -141,4 +141,76 @@ void Uint8ToInt8(const uint8_t* input_data, size_t size, int8_t* output_data) {
   }
 }
 
+void ResampleUint8ToInt8(const ResampleParams& params, const TensorShape& image_shape,
+                         const uint8_t* input_data, const TensorShape& output_shape,
+                         int8_t* output_data) {
+  const int d = params.downscale;
+  const int32_t area = d * d;
+  for (int c = 0; c < output_shape.channels; ++c) {
+    const uint8_t* plane =
+        input_data + static_cast<size_t>(c) * image_shape.height * image_shape.width;
+    for (int y = 0; y < output_shape.height; ++y) {
+      for (int x = 0; x < output_shape.width; ++x) {
+        int32_t sum = 0;
+        for (int dy = 0; dy < d; ++dy) {
+          const uint8_t* row =
+              plane + static_cast<size_t>(params.crop_top + y * d + dy) * image_shape.width +
+              params.crop_left + x * d;
+          for (int dx = 0; dx < d; ++dx) sum += row[dx];
+        }
+        const int32_t pixel = (sum + area / 2) / area;
+        output_data[(static_cast<size_t>(c) * output_shape.height + y) * output_shape.width + x] =
+            static_cast<int8_t>(pixel - 128);
+      }
+    }
+  }
+}
+
+void AddElementwise(const AddParams& params, size_t size, const int8_t* a_data,
+                    const int8_t* b_data, int8_t* output_data) {
+  for (size_t i = 0; i < size; ++i) {
+    // |q + offset| <= 255 and left_shift <= 22 (checked by the loader): no overflow.
+    const int32_t a = (a_data[i] + params.a_offset) * (1 << params.left_shift);
+    const int32_t b = (b_data[i] + params.b_offset) * (1 << params.left_shift);
+    const int32_t scaled_a = MultiplyByQuantizedMultiplier(a, params.a_multiplier, params.a_shift);
+    const int32_t scaled_b = MultiplyByQuantizedMultiplier(b, params.b_multiplier, params.b_shift);
+    int32_t out = MultiplyByQuantizedMultiplier(scaled_a + scaled_b, params.output_multiplier,
+                                                params.output_shift) +
+                  params.output_offset;
+    out = std::max(out, params.quantized_activation_min);
+    out = std::min(out, params.quantized_activation_max);
+    output_data[i] = static_cast<int8_t>(out);
+  }
+}
+
+void GlobalAveragePoolInt8(const GlobalAveragePoolParams& params, const TensorShape& input_shape,
+                           const int8_t* input_data, int8_t* output_data) {
+  const size_t area = static_cast<size_t>(input_shape.height) * input_shape.width;
+  for (int c = 0; c < input_shape.channels; ++c) {
+    const int8_t* plane = input_data + static_cast<size_t>(c) * area;
+    int32_t sum = 0;  // area * 255 fits int32 (checked by the loader)
+    for (size_t i = 0; i < area; ++i) sum += plane[i] + params.input_offset;
+    int32_t out =
+        MultiplyByQuantizedMultiplier(sum, params.multiplier, params.shift) + params.output_offset;
+    out = std::min<int32_t>(127, std::max<int32_t>(-128, out));
+    output_data[c] = static_cast<int8_t>(out);
+  }
+}
+
+void BinaryDenseReference(const BinaryDenseParams& params, const int8_t* input_data,
+                          int8_t* output_data) {
+  const size_t row_bytes = static_cast<size_t>(params.words_per_row) * 8;
+  for (int o = 0; o < params.out_features; ++o) {
+    const uint8_t* row = params.weights + static_cast<size_t>(o) * row_bytes;
+    int32_t acc = 0;
+    for (int i = 0; i < params.in_features; ++i) {
+      // Bit i of the row: word i / 64, little-endian, so byte i / 8, bit i % 8.
+      const bool plus = ((row[i / 8] >> (i % 8)) & 1) != 0;
+      const int32_t v = input_data[i] + params.input_offset;
+      acc += plus ? v : -v;
+    }
+    output_data[o] = BinaryDenseOutput(params, o, acc);
+  }
+}
+
 }  // namespace pynq::accel::cpu

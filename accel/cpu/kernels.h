@@ -93,6 +93,58 @@ struct PoolParams {
   int stride_width = 1;
 };
 
+struct AddParams {
+  int32_t a_offset = 0;  // minus each input's zero point
+  int32_t b_offset = 0;
+  int left_shift = 0;
+  int32_t a_multiplier = 0;
+  int a_shift = 0;
+  int32_t b_multiplier = 0;
+  int b_shift = 0;
+  int32_t output_multiplier = 0;
+  int output_shift = 0;
+  int32_t output_offset = 0;
+  int32_t quantized_activation_min = -128;
+  int32_t quantized_activation_max = 127;
+};
+
+struct GlobalAveragePoolParams {
+  int32_t input_offset = 0;
+  int32_t multiplier = 0;
+  int shift = 0;
+  int32_t output_offset = 0;
+};
+
+// A binarized dense layer (proto/model.proto, BinaryDense); see BinaryDenseReference.
+struct BinaryDenseParams {
+  int in_features = 0;
+  int out_features = 0;
+  bool input_bipolar = false;  // BIPOLAR (-1/+1) inputs, else UNSIGNED of input_bits bits
+  int input_bits = 1;
+  int32_t input_offset = 0;  // minus the input zero point: v = q + input_offset
+  // Weights: out_features rows of words_per_row little-endian uint64 words (bit = 1: +1).
+  const uint8_t* weights = nullptr;
+  int words_per_row = 0;
+  // THRESHOLDS output when thresholds != null: threshold_count ascending thresholds per channel;
+  // writes n (UNSIGNED) or 2n - 1 (BIPOLAR) where n of them are <= acc.
+  const int32_t* thresholds = nullptr;
+  int threshold_count = 0;
+  bool output_bipolar = false;
+  // REQUANTIZED output otherwise: per-channel bias, multiplier and shift, output zero point.
+  const int32_t* bias = nullptr;
+  const int32_t* output_multiplier = nullptr;
+  const int32_t* output_shift = nullptr;
+  int32_t output_offset = 0;
+};
+
+// Integer crop and block-average downscale of uint8 images (InputSpec.Resample), then the
+// UINT8_MINUS_128 encoding.
+struct ResampleParams {
+  int crop_top = 0;
+  int crop_left = 0;
+  int downscale = 1;  // 1: none
+};
+
 // ---- Ops. ----
 
 // int8 convolution with per-output-channel requantization (output_multiplier/output_shift hold
@@ -116,6 +168,42 @@ void MaxPool(const PoolParams& params, const TensorShape& input_shape, const int
 
 // The UINT8_MINUS_128 input encoding: q = pixel - 128, exact for every pixel.
 void Uint8ToInt8(const uint8_t* input_data, size_t size, int8_t* output_data);
+
+// Crops `image_shape` pixels to `output_shape` * downscale at (crop_top, crop_left), averages
+// each downscale x downscale block ((sum + d*d/2) / (d*d)), then encodes q = pixel - 128.
+void ResampleUint8ToInt8(const ResampleParams& params, const TensorShape& image_shape,
+                         const uint8_t* input_data, const TensorShape& output_shape,
+                         int8_t* output_data);
+
+// TFLite's integer Add of two int8 tensors of `size` elements (see proto/model.proto, Add).
+void AddElementwise(const AddParams& params, size_t size, const int8_t* a_data,
+                    const int8_t* b_data, int8_t* output_data);
+
+// Mean over each channel's H x W, requantized: output has input_shape.channels values.
+void GlobalAveragePoolInt8(const GlobalAveragePoolParams& params, const TensorShape& input_shape,
+                           const int8_t* input_data, int8_t* output_data);
+
+// The reference binarized dense layer: acc[o] = sum_i w[o][i] * (q[i] + input_offset) with
+// w = +1 or -1 read bit by bit, then thresholds or requantization. The definition the bit-packed
+// XNOR-popcount kernel (fast_kernels.h) must match.
+void BinaryDenseReference(const BinaryDenseParams& params, const int8_t* input_data,
+                          int8_t* output_data);
+
+// The last step of a binarized dense layer, shared by both kernels: channel `o`'s accumulator
+// to its int8 output.
+inline int8_t BinaryDenseOutput(const BinaryDenseParams& params, int o, int32_t acc) {
+  if (params.thresholds != nullptr) {
+    const int32_t* t = params.thresholds + static_cast<size_t>(o) * params.threshold_count;
+    int32_t n = 0;
+    for (int k = 0; k < params.threshold_count; ++k) n += acc >= t[k] ? 1 : 0;
+    return static_cast<int8_t>(params.output_bipolar ? 2 * n - 1 : n);
+  }
+  int32_t q = MultiplyByQuantizedMultiplier(acc + params.bias[o], params.output_multiplier[o],
+                                            params.output_shift[o]) +
+              params.output_offset;
+  q = std::min<int32_t>(127, std::max<int32_t>(-128, q));
+  return static_cast<int8_t>(q);
+}
 
 }  // namespace pynq::accel::cpu
 

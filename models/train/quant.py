@@ -172,13 +172,54 @@ def _max_pool2d(x, layer):
     return win[:, :, ::p.stride_h, ::p.stride_w].max(axis=(4, 5))
 
 
+def _add(ta, za, tb, zb, layer, pb):
+    a = layer.add
+    left = np.int64(1) << a.left_shift
+    sa = multiply_by_quantized_multiplier((ta.astype(np.int64) - za) * left, a.a_multiplier,
+                                          a.a_shift)
+    sb = multiply_by_quantized_multiplier((tb.astype(np.int64) - zb) * left, a.b_multiplier,
+                                          a.b_shift)
+    total = sa + sb
+    if np.abs(total).max(initial=0) > INT32_MAX:
+        raise OverflowError('int32 overflow in add')
+    out = multiply_by_quantized_multiplier(total, a.output_multiplier, a.output_shift)
+    out = out + layer.output.zero_point
+    lo, hi = -128, 127
+    if a.activation == pb.ACTIVATION_RELU:
+        lo = max(-128, layer.output.zero_point)
+    return np.clip(out, lo, hi).astype(np.int8)
+
+
+def _global_average_pool(x, zp_in, layer):
+    g = layer.global_average_pool
+    acc = (x.astype(np.int64) - zp_in).sum(axis=(2, 3), keepdims=True)
+    out = multiply_by_quantized_multiplier(acc, g.multiplier, g.shift) + layer.output.zero_point
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def input_tensor(model, pb, pixels):
+    """The int8 tensor the first layer reads: the model's resampling, then its encoding."""
+    assert model.input.encoding == pb.InputSpec.UINT8_MINUS_128
+    x = np.asarray(pixels, dtype=np.int64)
+    if model.input.HasField('resample'):
+        r = model.input.resample
+        if r.crop_height or r.crop_width:
+            x = x[:, :, r.crop_top:r.crop_top + r.crop_height,
+                  r.crop_left:r.crop_left + r.crop_width]
+        f = r.downscale
+        if f > 1:
+            n, c, h, w = x.shape
+            blocks = x.reshape(n, c, h // f, f, w // f, f).sum(axis=(3, 5))
+            x = (blocks + (f * f) // 2) // (f * f)
+    return (x - 128).astype(np.int8)
+
+
 def run_integer_model(model, pb, pixels, batch=500):
     """Runs ModelFile `model` on uint8 pixels [N, C, H, W]; returns int8 logits [N, classes]."""
     outs = []
     for i in range(0, len(pixels), batch):
-        x = pixels[i:i + batch].astype(np.int16)
-        assert model.input.encoding == pb.InputSpec.UINT8_MINUS_128
-        tensors = {-1: ((x - 128).astype(np.int8), model.input.quant.zero_point)}
+        tensors = {-1: (input_tensor(model, pb, pixels[i:i + batch]),
+                        model.input.quant.zero_point)}
         for li, layer in enumerate(model.layers):
             src = layer.inputs[0] if layer.inputs else li - 1
             t, zp_in = tensors[src]
@@ -189,8 +230,16 @@ def run_integer_model(model, pb, pixels, batch=500):
                 y = _dense(t, zp_in, layer, pb)
             elif kind == 'max_pool2d':
                 y = _max_pool2d(t, layer)
+            elif kind == 'add':
+                tb, zb = tensors[layer.inputs[1]]
+                y = _add(t, zp_in, tb, zb, layer, pb)
+            elif kind == 'global_average_pool':
+                y = _global_average_pool(t, zp_in, layer)
+            elif kind == 'binary_dense':
+                import binary  # noqa: E402  (the BNN arithmetic, models/train/binary.py)
+                y = binary.binary_dense(t, zp_in, layer, pb)
             else:
                 raise ValueError(f'layer {li}: kind {kind} not implemented')
             tensors[li] = (y, layer.output.zero_point)
-        outs.append(tensors[len(model.layers) - 1][0].reshape(len(x), -1))
+        outs.append(tensors[len(model.layers) - 1][0].reshape(len(tensors[-1][0]), -1))
     return np.concatenate(outs)
