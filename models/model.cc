@@ -14,6 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace pynq::models {
 namespace {
@@ -442,6 +444,46 @@ absl::StatusOr<std::vector<int>> ResolveInputs(const ErrorContext& ctx, const La
   return inputs;
 }
 
+// Why `bytes` did not parse as a ModelFile, as precisely as the wire format allows: walks the
+// top-level fields and, when a layer's record runs past the end of the file, names that layer
+// (its index, and its name, which the exporter writes first). Empty when no such layer is found.
+std::string DescribeParseFailure(const std::string& bytes) {
+  using ::google::protobuf::internal::WireFormatLite;
+  constexpr int kLayersField = 5;  // ModelFile.layers
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
+  ::google::protobuf::io::CodedInputStream in(data, size);
+  int layer = 0;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return "";
+    if (WireFormatLite::GetTagFieldNumber(tag) != kLayersField ||
+        WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormatLite::SkipField(&in, tag)) return "";
+      continue;
+    }
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return absl::StrCat("the file ends inside layer ", layer);
+    const int start = in.CurrentPosition();
+    const int remaining = size - start;
+    if (static_cast<int64_t>(length) > remaining) {
+      pynq::model::Layer partial;
+      (void)partial.ParsePartialFromArray(data + start, remaining);  // keeps what precedes the cut
+      const std::string name =
+          partial.name().empty() ? "" : absl::StrCat(" (", partial.name(), ")");
+      return absl::StrCat("layer ", layer, name, " is truncated: its record has ", length,
+                          " bytes, the file ends after ", remaining);
+    }
+    pynq::model::Layer whole;
+    if (!whole.ParseFromArray(data + start, static_cast<int>(length))) {
+      const std::string name = whole.name().empty() ? "" : absl::StrCat(" (", whole.name(), ")");
+      return absl::StrCat("layer ", layer, name, " is malformed (protobuf parsing failed)");
+    }
+    in.Skip(static_cast<int>(length));
+    ++layer;
+  }
+}
+
 std::pair<int32_t, int32_t> ActivationRange(Activation activation, int32_t zero_point) {
   if (activation == pynq::model::ACTIVATION_RELU) return {std::max(-128, zero_point), 127};
   return {-128, 127};
@@ -466,6 +508,10 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::LoadFromFile(const std::stri
   }
   pynq::model::ModelFile file;
   if (!file.ParseFromString(bytes)) {
+    const std::string why = DescribeParseFailure(bytes);
+    if (!why.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a pynq.model.ModelFile: protobuf parsing failed on its ",
                      bytes.size(), " bytes (truncated, or not a model file)"));

@@ -1,9 +1,10 @@
 // The fast kernels of the CPU backend. Each computes exactly the integers of its reference in
 // kernels.h (integer sums are exact in any order, and the requantization is the same inline
 // function), only faster:
-//   * convolution as im2col into int16 (q - zero point, 0 for padding) and a register-blocked
-//     integer matrix product (two output channels x four pixels per pass) that the compiler
-//     vectorizes: SSE2/AVX2/AVX-512 clones on x86 chosen at run time, NEON on the board;
+//   * convolution as an im2col packed into int16 pairs (q - zero point, 0 for padding) and an
+//     integer matrix product over it: AVX-512 VNNI intrinsics (vpdpwssd) where the CPU has them,
+//     else portable loops the compiler vectorizes (SSE2/AVX2/AVX-512 clones on x86, chosen at
+//     run time; NEON on the board);
 //   * dense layers as int16 dot products;
 //   * binarized dense layers bit-packed into 64-bit words: XNOR-popcount for -1/+1 inputs,
 //     AND-popcount per bit plane for unsigned inputs.
@@ -17,6 +18,13 @@
 #include "accel/cpu/kernels.h"
 
 namespace pynq::accel::cpu::fast {
+
+// Whether convolutions run the AVX-512 VNNI kernel (chosen at run time on x86 CPUs that have it;
+// otherwise the portable kernel, vectorized for the build target).
+bool UsesVnni();
+
+// Tests: run the portable kernel even where VNNI is available, so both are checked on one machine.
+void SetPortableOnlyForTesting(bool portable_only);
 
 // Scratch bytes of ConvPerChannel for a layer of this filter and output shape.
 size_t ConvScratchBytes(const FilterShape& filter_shape, const TensorShape& output_shape);

@@ -174,15 +174,23 @@ TEST(BinaryDenseTest, FastEqualsReferenceOnRandomLayers) {
   }
 }
 
-TEST(ConvTest, FastEqualsReferenceOnRandomLayers) {
+class ConvTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { fast::SetPortableOnlyForTesting(GetParam()); }
+  void TearDown() override { fast::SetPortableOnlyForTesting(false); }
+};
+
+TEST_P(ConvTest, FastEqualsReferenceOnRandomLayers) {
+  if (!GetParam() && !fast::UsesVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(11);
   struct Case {
     int in_c, h, w, out_c, k, stride, pad;
   };
-  const Case cases[] = {{3, 32, 32, 28, 3, 1, 1},  {28, 16, 16, 56, 3, 2, 1},
-                        {28, 16, 16, 56, 1, 2, 0}, {1, 28, 28, 16, 5, 1, 2},
-                        {5, 7, 9, 3, 3, 1, 0},     {2, 6, 5, 5, 3, 2, 2},
-                        {4, 3, 3, 7, 3, 3, 1},     {1, 1, 1, 1, 1, 1, 0}};
+  const Case cases[] = {
+      {3, 32, 32, 28, 3, 1, 1}, {28, 16, 16, 56, 3, 2, 1}, {28, 16, 16, 56, 1, 2, 0},
+      {1, 28, 28, 16, 5, 1, 2}, {5, 7, 9, 3, 3, 1, 0},     {2, 6, 5, 5, 3, 2, 2},
+      {4, 3, 3, 7, 3, 3, 1},    {1, 1, 1, 1, 1, 1, 0},     {16, 14, 14, 32, 5, 1, 2},
+      {56, 8, 8, 56, 3, 1, 1},  {3, 9, 11, 6, 1, 1, 0},    {7, 5, 5, 9, 2, 1, 1}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.in_c << "x" << c.h << "x" << c.w << " -> " << c.out_c
                                       << " k" << c.k << " s" << c.stride << " p" << c.pad);
@@ -214,6 +222,11 @@ TEST(ConvTest, FastEqualsReferenceOnRandomLayers) {
     EXPECT_EQ(got, want);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, ConvTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "Portable" : "Vnni";
+                         });
 
 TEST(DenseTest, FastEqualsReferenceOnRandomLayers) {
   std::mt19937 rng(13);

@@ -106,6 +106,15 @@ TEST(ModelTest, TruncatedFileIsRefused) {
   }
 }
 
+TEST(ModelTest, TruncatedFileNamesTheLayerItEndsIn) {
+  const std::string bytes = ReadBytes(ZooModelPath());
+  // The layers are written in order and the dense layer's 15,680 weight bytes are the second
+  // half of the file: cutting it in the middle ends the file inside layer 4.
+  const std::string path = WriteTemp("truncated_model.pb", bytes.substr(0, bytes.size() / 2));
+  auto model = Model::LoadFromFile(path);
+  EXPECT_THAT(model.status().message(), HasSubstr("layer 4 (fc) is truncated: its record has"));
+}
+
 TEST(ModelTest, GarbageFileIsRefused) {
   const std::string path =
       WriteTemp("garbage_model.pb", std::string("\xff\xff\xff\xff this is no model"));
@@ -317,13 +326,15 @@ TEST(BinarizedModelTest, TinyNetworkLoads) {
   EXPECT_EQ((*model)->input_bytes(), 10u);
 }
 
-TEST(BinarizedModelTest, TruncatedFileIsRefused) {
+TEST(BinarizedModelTest, TruncatedFileIsRefusedNamingTheLayer) {
   const std::string bytes = TinyBinarized().SerializeAsString();
-  for (size_t keep : {bytes.size() - 1, bytes.size() - 40, bytes.size() / 2}) {
+  // fc2 is the last record: cutting 1 or 20 bytes ends the file inside it.
+  for (size_t keep : {bytes.size() - 1, bytes.size() - 20}) {
     const std::string path = WriteTemp("truncated_bnn.pb", bytes.substr(0, keep));
     auto model = Model::LoadFromFile(path);
     EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << keep;
     EXPECT_THAT(model.status().message(), HasSubstr(path));
+    EXPECT_THAT(model.status().message(), HasSubstr("layer 1 (fc2) is truncated"));
   }
 }
 
