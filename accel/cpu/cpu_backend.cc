@@ -194,7 +194,7 @@ void RunMaxPool(const Layer& layer, const LayerInfo& info, const int8_t* input, 
 }
 
 void RunAdd(const Layer& layer, const LayerInfo& info, const int8_t* a, const int8_t* b,
-            int8_t* output) {
+            int8_t* output, bool fast_kernels) {
   const pynq::model::Add& add = layer.add();
   AddParams params;
   params.a_offset = -info.input_zero_point;
@@ -209,7 +209,11 @@ void RunAdd(const Layer& layer, const LayerInfo& info, const int8_t* a, const in
   params.output_offset = layer.output().zero_point();
   params.quantized_activation_min = info.output_min;
   params.quantized_activation_max = info.output_max;
-  AddElementwise(params, info.output_shape.elements(), a, b, output);
+  if (fast_kernels) {
+    fast::AddElementwise(params, info.output_shape.elements(), a, b, output);
+  } else {
+    AddElementwise(params, info.output_shape.elements(), a, b, output);
+  }
 }
 
 void RunGlobalAveragePool(const Layer& layer, const LayerInfo& info, const int8_t* input,
@@ -273,7 +277,7 @@ void RunImage(const models::Model& model, const uint8_t* pixels, int8_t* arena, 
         RunMaxPool(layer, info, input, output);
         break;
       case Layer::kAdd:
-        RunAdd(layer, info, input, tensor(info.second_input), output);
+        RunAdd(layer, info, input, tensor(info.second_input), output, scratch != nullptr);
         break;
       case Layer::kGlobalAveragePool:
         RunGlobalAveragePool(layer, info, input, output);

@@ -69,59 +69,89 @@ ConvLayout LayoutOf(const FilterShape& f, const TensorShape& out) {
   l.pairs = (l.depth + 1) / 2;
   l.x_bytes = AlignUp(l.padded * l.pairs * 2 * sizeof(int16_t));
   l.w_bytes = AlignUp(static_cast<size_t>(f.out_channels) * l.pairs * sizeof(int32_t));
-  l.row_bytes = AlignUp(l.pairs * 2 * sizeof(int16_t));
+  l.row_bytes = AlignUp(2 * l.padded * sizeof(int16_t));  // two rows of the im2col
   return l;
 }
 
-// One output pixel's patch into `row` (depth values, then a 0 to make the count even).
-void PatchRow(const ConvParams& params, const TensorShape& in, const FilterShape& f, int oy, int ox,
-              const int8_t* input, int16_t* row) {
-  const int iy0 = oy * params.stride_height - params.padding_top;
-  const int ix0 = ox * params.stride_width - params.padding_left;
+// Row k of the (unpacked) im2col: input k = (c, ky, kx) of every output pixel, minus the input
+// zero point, 0 where it falls in the padding; `padded` entries, the ones past the last pixel 0.
+// Contiguous runs of input for stride 1, so the copies vectorize.
+PYNQ_MULTIVERSION
+void FillPatchRow(const ConvParams& params, const TensorShape& in, const FilterShape& f,
+                  const TensorShape& out, size_t padded, size_t k, const int8_t* input,
+                  int16_t* row) {
+  const size_t taps = static_cast<size_t>(f.height) * static_cast<size_t>(f.width);
+  if (k >= static_cast<size_t>(f.in_channels) * taps) {  // the zero pad to an even depth
+    std::memset(row, 0, padded * sizeof(int16_t));
+    return;
+  }
+  const int c = static_cast<int>(k / taps);
+  const int ky = static_cast<int>(k % taps) / f.width;
+  const int kx = static_cast<int>(k % taps) % f.width;
+  const int8_t* plane = input + static_cast<size_t>(c) * in.height * in.width;
   const auto offset = static_cast<int16_t>(params.input_offset);
-  const bool inside =
-      iy0 >= 0 && ix0 >= 0 && iy0 + f.height <= in.height && ix0 + f.width <= in.width;
-  int16_t* dst = row;
-  for (int c = 0; c < f.in_channels; ++c) {
-    const int8_t* plane = input + static_cast<size_t>(c) * in.height * in.width;
-    for (int ky = 0; ky < f.height; ++ky, dst += f.width) {
-      const int iy = iy0 + ky;
-      if (inside) {
-        const int8_t* src = plane + static_cast<size_t>(iy) * in.width + ix0;
-        for (int kx = 0; kx < f.width; ++kx) dst[kx] = static_cast<int16_t>(src[kx] + offset);
-        continue;
+  const int sw = params.stride_width;
+  // Output columns whose input column ox * sw + kx - pad_left lies inside 0..in.width - 1.
+  const int lead = params.padding_left - kx;  // ix = ox * sw - lead
+  const int ox_lo = lead <= 0 ? 0 : std::min(out.width, (lead + sw - 1) / sw);
+  const int last = in.width - 1 + lead;
+  const int ox_hi = last < 0 ? 0 : std::min(out.width, last / sw + 1);
+  for (int oy = 0; oy < out.height; ++oy) {
+    int16_t* dst = row + static_cast<size_t>(oy) * out.width;
+    const int iy = oy * params.stride_height + ky - params.padding_top;
+    if (iy < 0 || iy >= in.height || ox_lo >= ox_hi) {
+      std::memset(dst, 0, static_cast<size_t>(out.width) * sizeof(int16_t));
+      continue;
+    }
+    const int8_t* src = plane + static_cast<size_t>(iy) * in.width;
+    for (int ox = 0; ox < ox_lo; ++ox) dst[ox] = 0;
+    if (sw == 1) {
+      // The copy that dominates: restrict-qualified so the compiler vectorizes it.
+      const int8_t* __restrict s = src - lead + ox_lo;
+      int16_t* __restrict d = dst + ox_lo;
+      const int n = ox_hi - ox_lo;
+      int i = 0;
+      // Fixed blocks of 16, which the compiler turns into one vector widen-and-add each (rows
+      // are short: a plain loop of this length stays in its scalar remainder).
+      for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; ++j) d[i + j] = static_cast<int16_t>(s[i + j] + offset);
       }
-      if (iy < 0 || iy >= in.height) {
-        std::memset(dst, 0, sizeof(int16_t) * static_cast<size_t>(f.width));
-        continue;
-      }
-      const int8_t* src = plane + static_cast<size_t>(iy) * in.width;
-      for (int kx = 0; kx < f.width; ++kx) {
-        const int ix = ix0 + kx;
-        dst[kx] = (ix < 0 || ix >= in.width) ? int16_t{0} : static_cast<int16_t>(src[ix] + offset);
+      for (; i < n; ++i) d[i] = static_cast<int16_t>(s[i] + offset);
+    } else {
+      for (int ox = ox_lo; ox < ox_hi; ++ox) {
+        dst[ox] = static_cast<int16_t>(src[ox * sw - lead] + offset);
       }
     }
+    for (int ox = ox_hi; ox < out.width; ++ox) dst[ox] = 0;
   }
-  *dst = 0;  // the pad to an even depth (overwritten when depth is even: it is row[depth])
+  const size_t pixels = static_cast<size_t>(out.height) * out.width;
+  std::memset(row + pixels, 0, (padded - pixels) * sizeof(int16_t));
+}
+
+// Interleaves rows 2kp and 2kp + 1 into the packed layout.
+PYNQ_MULTIVERSION
+void InterleavePair(const int16_t* r0, const int16_t* r1, size_t padded, size_t pairs, size_t kp,
+                    int16_t* x) {
+  for (size_t b = 0; b < padded / kLanes; ++b) {
+    int16_t* __restrict dst = x + (b * pairs + kp) * kLanes * 2;
+    const int16_t* __restrict a = r0 + b * kLanes;
+    const int16_t* __restrict c = r1 + b * kLanes;
+    for (int lane = 0; lane < kLanes; ++lane) {
+      dst[2 * lane] = a[lane];
+      dst[2 * lane + 1] = c[lane];
+    }
+  }
 }
 
 void PackPatches(const ConvParams& params, const TensorShape& in, const FilterShape& f,
-                 const TensorShape& out, const ConvLayout& l, const int8_t* input, int16_t* row,
+                 const TensorShape& out, const ConvLayout& l, const int8_t* input, int16_t* rows,
                  int32_t* x) {
-  const size_t block_words = l.pairs * kLanes;  // int32 pairs per block of kLanes pixels
-  for (size_t p = 0; p < l.padded; ++p) {
-    int32_t* dst = x + (p / kLanes) * block_words + p % kLanes;
-    if (p >= l.pixels) {
-      for (size_t kp = 0; kp < l.pairs; ++kp) dst[kp * kLanes] = 0;
-      continue;
-    }
-    PatchRow(params, in, f, static_cast<int>(p) / out.width, static_cast<int>(p) % out.width, input,
-             row);
-    for (size_t kp = 0; kp < l.pairs; ++kp) {
-      int32_t pair;
-      std::memcpy(&pair, row + 2 * kp, sizeof(pair));  // little-endian: low half = row[2kp]
-      dst[kp * kLanes] = pair;
-    }
+  int16_t* r0 = rows;
+  int16_t* r1 = rows + l.padded;
+  for (size_t kp = 0; kp < l.pairs; ++kp) {
+    FillPatchRow(params, in, f, out, l.padded, 2 * kp, input, r0);
+    FillPatchRow(params, in, f, out, l.padded, 2 * kp + 1, input, r1);
+    InterleavePair(r0, r1, l.padded, l.pairs, kp, reinterpret_cast<int16_t*>(x));
   }
 }
 
@@ -364,6 +394,31 @@ void ConvPerChannel(const ConvParams& params, const int32_t* output_multiplier,
                   output_multiplier[o], output_shift[o], params.output_offset,
                   params.quantized_activation_min, params.quantized_activation_max,
                   output_data + static_cast<size_t>(o) * l.pixels);
+  }
+}
+
+void AddElementwise(const AddParams& params, size_t size, const int8_t* a_data,
+                    const int8_t* b_data, int8_t* output_data) {
+  // Each input's rescaled value depends on its int8 value only: 256-entry tables, then the one
+  // remaining requantization, vectorized, a chunk at a time.
+  int32_t table_a[256];
+  int32_t table_b[256];
+  for (int q = -128; q <= 127; ++q) {
+    table_a[q + 128] = MultiplyByQuantizedMultiplier(
+        (q + params.a_offset) * (1 << params.left_shift), params.a_multiplier, params.a_shift);
+    table_b[q + 128] = MultiplyByQuantizedMultiplier(
+        (q + params.b_offset) * (1 << params.left_shift), params.b_multiplier, params.b_shift);
+  }
+  constexpr size_t kChunk = 512;
+  int32_t sums[kChunk];
+  for (size_t start = 0; start < size; start += kChunk) {
+    const size_t n = std::min(kChunk, size - start);
+    for (size_t i = 0; i < n; ++i) {
+      sums[i] = table_a[a_data[start + i] + 128] + table_b[b_data[start + i] + 128];
+    }
+    RequantizeRow(sums, n, 0, params.output_multiplier, params.output_shift, params.output_offset,
+                  params.quantized_activation_min, params.quantized_activation_max,
+                  output_data + start);
   }
 }
 

@@ -45,6 +45,10 @@ void FullyConnectedPerChannel(const FullyConnectedParams& params, const int32_t*
                               int output_size, const int8_t* weights, const int32_t* bias_data,
                               int8_t* output_data, void* scratch);
 
+// As cpu::AddElementwise.
+void AddElementwise(const AddParams& params, size_t size, const int8_t* a_data,
+                    const int8_t* b_data, int8_t* output_data);
+
 // Scratch bytes of BinaryDense: the bit planes of one input vector.
 size_t BinaryDenseScratchBytes(const BinaryDenseParams& params);
 

@@ -277,6 +277,31 @@ TEST(AddTest, RescalesBothInputsToTheOutputByHand) {
   EXPECT_THAT(out, ElementsAre(4, -2, -2));
 }
 
+TEST(AddTest, FastEqualsReferenceOnRandomTensors) {
+  std::mt19937 rng(17);
+  for (int trial = 0; trial < 20; ++trial) {
+    AddParams p;
+    p.a_offset = static_cast<int32_t>(rng() % 256) - 128;
+    p.b_offset = static_cast<int32_t>(rng() % 256) - 128;
+    p.left_shift = 20;
+    p.a_multiplier = (1 << 30) + static_cast<int32_t>(rng() % (1 << 30));
+    p.a_shift = -static_cast<int>(rng() % 3);
+    p.b_multiplier = (1 << 30) + static_cast<int32_t>(rng() % (1 << 30));
+    p.b_shift = -static_cast<int>(rng() % 3);
+    p.output_multiplier = (1 << 30) + static_cast<int32_t>(rng() % (1 << 30));
+    p.output_shift = -static_cast<int>(rng() % 20);
+    p.output_offset = static_cast<int32_t>(rng() % 256) - 128;
+    p.quantized_activation_min = trial % 2 ? p.output_offset : -128;
+    const size_t n = 1 + rng() % 3000;
+    const auto a = RandomInt8(rng, n);
+    const auto b = RandomInt8(rng, n);
+    std::vector<int8_t> want(n), got(n);
+    AddElementwise(p, n, a.data(), b.data(), want.data());
+    fast::AddElementwise(p, n, a.data(), b.data(), got.data());
+    EXPECT_EQ(got, want) << "trial " << trial;
+  }
+}
+
 TEST(GlobalAveragePoolTest, MeansEachChannelByHand) {
   GlobalAveragePoolParams p;
   p.input_offset = 1;      // input zero point -1

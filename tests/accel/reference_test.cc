@@ -124,7 +124,8 @@ TEST_P(ReferenceTest, WholeTestSetAccuracyEqualsExporter) {
   EXPECT_GE(accuracy, GetParam().bar);
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest, ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99}),
+INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
+                         ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99}),
                          [](const ::testing::TestParamInfo<ZooCase>& param_info) {
                            std::string name = param_info.param.model;
                            std::replace(name.begin(), name.end(), '-', '_');
