@@ -9,16 +9,26 @@
 // On x86 the hot loops are compiled three times (baseline SSE2, AVX2, AVX-512) and the loader
 // picks the best the CPU has (GCC function multiversioning). Elsewhere (the board's ARMv7 with
 // NEON) one build for the target.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer instruments the ifunc resolvers that pick a clone, and they run before its
+// runtime is up (a crash at start-up): TSan builds get the single baseline version.
+#define PYNQ_IFUNC_OK 0
+#else
+#define PYNQ_IFUNC_OK 1
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && PYNQ_IFUNC_OK
 #define PYNQ_MULTIVERSION __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
 #define PYNQ_MULTIVERSION_POPCOUNT \
   __attribute__((target_clones("default", "popcnt", "arch=x86-64-v4")))
+#else
+#define PYNQ_MULTIVERSION
+#define PYNQ_MULTIVERSION_POPCOUNT
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define PYNQ_X86_VNNI 1
 #include <immintrin.h>
 #else
 #define PYNQ_X86_VNNI 0
-#define PYNQ_MULTIVERSION
-#define PYNQ_MULTIVERSION_POPCOUNT
 #endif
 
 namespace pynq::accel::cpu::fast {
