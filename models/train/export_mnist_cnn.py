@@ -4,6 +4,8 @@
   reference.pb      serialized pynq.model.ReferenceOutputs: int8 logits of test images 0..99
   export_info.json  float and int8 accuracies, training recipe and time
 
+(write_version is shared with the other MNIST-family exporters, e.g. train_mnist_dense12.py.)
+
 Post-training quantization (Jacob et al. 2018): activation ranges are calibrated on training
 images (per-tensor max of each ReLU output, min/max of the logits), weights are quantized per
 output channel, symmetric; see quant.py for the arithmetic.
@@ -85,22 +87,41 @@ def build_model_file(net, ranges, name, labels, description):
     return m
 
 
-def export(net, calibration_images, test_images, test_labels, out_dir, name, labels, info):
-    pb = model_pb.load()
+MNIST_DESCRIPTION = ('MNIST CNN: conv5x5 1->16 ReLU maxpool2, conv5x5 16->32 ReLU maxpool2, '
+                     'dense 1568->10; int8 per-channel, trained by models/train/train_mnist_cnn.py')
+
+
+def export(net, calibration_images, test_images, test_labels, out_dir, name, labels, info,
+           dataset_file='mnist/t10k-images-idx3-ubyte.gz', description=MNIST_DESCRIPTION):
+    """Calibrates and quantizes `net`, then writes the version folder (see write_version)."""
     ranges = calibrate(net, calibration_images)
-    description = ('MNIST CNN: conv5x5 1->16 ReLU maxpool2, conv5x5 16->32 ReLU maxpool2, '
-                   'dense 1568->10; int8 per-channel, trained by models/train/train_mnist_cnn.py')
     model = build_model_file(net, ranges, name, labels, description)
+    return write_version(model, test_images[:, None, :, :], test_labels, out_dir, info, ranges,
+                         len(calibration_images), dataset_file)
+
+
+def write_version(model, pixels, test_labels, out_dir, info, ranges, calibration_images,
+                  dataset_file):
+    """Writes model.pb, reference.pb and export_info.json of ModelFile `model` into `out_dir`.
+
+    The integer model is run (quant.run_integer_model, on the serialized bytes) over `pixels`,
+    the whole test split as uint8 [N, C, H, W] exactly as the dataset stores it (any resampling
+    is the model's own); reference.pb holds the int8 logits of the first REFERENCE_COUNT images.
+    `info` (training recipe, with 'float_test_accuracy') goes into export_info.json, with the
+    int8 accuracy, the calibrated activation `ranges` and the number of `calibration_images`.
+    Returns the int8 accuracy.
+    """
+    pb = model_pb.load()
+    name = model.name
     blob = model.SerializeToString()
     model = pb.ModelFile.FromString(blob)  # run exactly what is written
 
-    pixels = test_images[:, None, :, :]
     logits = quant.run_integer_model(model, pb, pixels)
     int8_acc = float((logits.argmax(1) == test_labels).mean())
     print(f'int8 model: {int8_acc * 100:.2f}% on {len(test_labels)} test images '
           f'(float {info["float_test_accuracy"] * 100:.2f}%)')
 
-    ref = pb.ReferenceOutputs(model_name=name, dataset_file='mnist/t10k-images-idx3-ubyte.gz',
+    ref = pb.ReferenceOutputs(model_name=name, dataset_file=dataset_file,
                               first_index=0, count=REFERENCE_COUNT,
                               num_classes=logits.shape[1],
                               logits=logits[:REFERENCE_COUNT].astype(np.int8).tobytes(),
@@ -117,7 +138,7 @@ def export(net, calibration_images, test_images, test_labels, out_dir, name, lab
         'float_test_accuracy': round(info['float_test_accuracy'], 4),
         'int8_test_accuracy': round(int8_acc, 4),
         'test_images': int(len(test_labels)),
-        'calibration_images': int(len(calibration_images)),
+        'calibration_images': int(calibration_images),
         'activation_ranges': {k: [round(v[0], 4), round(v[1], 4)] for k, v in ranges.items()},
         'model_pb_bytes': len(blob),
     })

@@ -36,9 +36,10 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def load_mnist(data_dir, split):
-    """Returns (images [N,28,28] uint8, labels [N] uint8) of split 'train' or 't10k'."""
-    base = os.path.join(data_dir, 'mnist')
+def load_mnist(data_dir, split, dataset='mnist'):
+    """Returns (images [N,28,28] uint8, labels [N] uint8) of split 'train' or 't10k' from
+    `data_dir`/`dataset`/ ('mnist', or 'fashion-mnist': the same IDX file names)."""
+    base = os.path.join(data_dir, dataset)
     images = read_idx(os.path.join(base, f'{split}-images-idx3-ubyte.gz'))
     labels = read_idx(os.path.join(base, f'{split}-labels-idx1-ubyte.gz'))
     if images.shape[0] != labels.shape[0]:

@@ -125,7 +125,9 @@ TEST_P(ReferenceTest, WholeTestSetAccuracyEqualsExporter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
-                         ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99}),
+                         ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99},
+                                           ZooCase{"fashion-cnn-q8", 0.90},
+                                           ZooCase{"mnist-dense12-q8", 0.90}),
                          [](const ::testing::TestParamInfo<ZooCase>& param_info) {
                            std::string name = param_info.param.model;
                            std::replace(name.begin(), name.end(), '-', '_');
