@@ -126,6 +126,7 @@ TEST_P(ReferenceTest, WholeTestSetAccuracyEqualsExporter) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
                          ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99},
+                                           ZooCase{"cifar10-resnet-q8", 0.84},
                                            ZooCase{"fashion-cnn-q8", 0.90},
                                            ZooCase{"mnist-dense12-q8", 0.90}),
                          [](const ::testing::TestParamInfo<ZooCase>& param_info) {
