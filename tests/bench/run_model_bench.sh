@@ -36,9 +36,9 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
     [ -f "$dir/1/model.pb" ] || continue
     total=$(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \
       "$build/tests/bench/model_bench" --models "$name" --kernels fast --batch 64 --threads 1 \
-      --callgrind 2 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+      --callgrind 1 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
     echo "{\"$name\": $total}" > "$out/callgrind-$name.json"
-    echo "$name: $((total / 128)) instructions per image"
+    echo "$name: $((total / 64)) instructions per image"
   done
 fi
 
@@ -64,7 +64,7 @@ for model in sorted(ours):
               f'{ratio(cv)} | {ratio(faster)} |')
 for path in sorted(glob.glob(os.path.join(out, 'callgrind-*.json'))):
     for model, total in json.load(open(path)).items():
-        print(f'callgrind {model}: {total / 128:,.0f} instructions per image (batch 64)')
+        print(f"callgrind {model}: {total / 64:,.0f} instructions per image (batch 64)")
 if 'versions' in frameworks:
     print('versions:', json.dumps(frameworks['versions']))
 PY
