@@ -128,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
                          ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99},
                                            ZooCase{"cifar10-resnet-q8", 0.84},
                                            ZooCase{"fashion-cnn-q8", 0.90},
-                                           ZooCase{"mnist-dense12-q8", 0.90}),
+                                           ZooCase{"mnist-dense12-q8", 0.90},
+                                           ZooCase{"mnist-lfc-w1a1", 0.984}),
                          [](const ::testing::TestParamInfo<ZooCase>& param_info) {
                            std::string name = param_info.param.model;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -1,6 +1,7 @@
 // Every kind of bad input gets a clear status, and the server keeps serving: after each bad
 // request a good one still succeeds. Runs over loopback gRPC against an in-process server whose
-// repository holds one good model and two broken ones.
+// repository holds one good model and broken ones: a config that does not parse, a truncated
+// int8 model file, a binarized model file with a malformed layer and a truncated one.
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/model.pb.h"
 #include "tests/integration/test_server.h"
 
 namespace pynq {
@@ -20,6 +22,19 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 constexpr char kModel[] = "mnist-cnn-q8";
+constexpr char kBinarized[] = "mnist-lfc-w1a1";
+
+// Copies zoo model `from` into `repo` as `to` (config renamed) and returns its model.pb path.
+fs::path CopyZooModelAs(const fs::path& repo, const std::string& from, const std::string& to) {
+  const fs::path zoo = fs::path(testing::SourceDir()) / "models/zoo" / from;
+  fs::create_directories(repo / to / "1");
+  std::ifstream cfg(zoo / "config.pbtxt");
+  std::string text((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
+  text.replace(text.find("\"" + from + "\""), from.size() + 2, "\"" + to + "\"");
+  std::ofstream(repo / to / "config.pbtxt") << text;
+  fs::copy(zoo / "1/model.pb", repo / to / "1/model.pb");
+  return repo / to / "1/model.pb";
+}
 
 class BadInputTest : public ::testing::Test {
  protected:
@@ -45,6 +60,21 @@ class BadInputTest : public ::testing::Test {
     const auto size = fs::file_size(zoo / "1/model.pb");
     fs::copy(zoo / "1/model.pb", *repo_ / "broken-model/1/model.pb");
     fs::resize_file(*repo_ / "broken-model/1/model.pb", size / 2);
+
+    // A binarized model whose second layer's packed weights are cut short, and one whose file is.
+    const fs::path bnn = CopyZooModelAs(*repo_, kBinarized, "broken-bnn");
+    pynq::model::ModelFile file;
+    {
+      std::ifstream in(bnn, std::ios::binary);
+      ASSERT_TRUE(file.ParseFromIstream(&in)) << bnn;
+    }
+    file.mutable_layers(1)->mutable_binary_dense()->mutable_weights()->resize(100);
+    {
+      std::ofstream out(bnn, std::ios::binary | std::ios::trunc);
+      ASSERT_TRUE(file.SerializeToOstream(&out));
+    }
+    const fs::path cut = CopyZooModelAs(*repo_, kBinarized, "truncated-bnn");
+    fs::resize_file(cut, fs::file_size(cut) / 2);
 
     server::ServerOptions options = testing::LoopbackOptions(repo_->string());
     options.max_message_bytes = 1 << 20;
@@ -184,7 +214,7 @@ TEST_F(BadInputTest, ExpiredTimeoutIsDeadlineExceededAndNeverComputed) {
 }
 
 TEST_F(BadInputTest, MalformedConfigAndModelFileLeaveOnlyThoseModelsNotReady) {
-  for (const char* name : {"broken-config", "broken-model"}) {
+  for (const char* name : {"broken-config", "broken-model", "broken-bnn", "truncated-bnn"}) {
     grpc::ClientContext context;
     inference::ModelReadyRequest request;
     request.set_name(name);
@@ -197,6 +227,12 @@ TEST_F(BadInputTest, MalformedConfigAndModelFileLeaveOnlyThoseModelsNotReady) {
   ExpectRefusedThenServing(r, grpc::StatusCode::UNAVAILABLE, "config.pbtxt: line 2");
   r.set_model_name("broken-model");
   ExpectRefusedThenServing(r, grpc::StatusCode::UNAVAILABLE, "model.pb");
+  r.set_model_name("broken-bnn");
+  ExpectRefusedThenServing(r, grpc::StatusCode::UNAVAILABLE,
+                           "layer 1 (fc2): weights hold 100 bytes, 1024 rows of 16 64-bit words "
+                           "need 131072");
+  r.set_model_name("truncated-bnn");
+  ExpectRefusedThenServing(r, grpc::StatusCode::UNAVAILABLE, "is truncated: its record has");
 
   grpc::ClientContext context;
   inference::ModelReadyRequest request;
