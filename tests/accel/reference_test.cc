@@ -85,7 +85,10 @@ TEST_P(ReferenceTest, LogitsEqualExporterBitForBit) {
   ASSERT_GE(dataset_.size(), reference_.first_index() + count);
   ASSERT_EQ(reference_.logits().size(), count * classes);
   for (size_t b = 0; b < backends_.size(); ++b) {
-    for (int batch : {100, 1, 7}) {
+    // The batchings are checked on the fast kernels; the slow reference kernels (the oracle) run
+    // the images once, which keeps this test short under the sanitizers.
+    const std::vector<int> batches = b == 0 ? std::vector<int>{100, 1, 7} : std::vector<int>{100};
+    for (int batch : batches) {
       SCOPED_TRACE(::testing::Message()
                    << (b == 0 ? "fast" : "reference") << " kernels, batches of " << batch);
       const std::vector<int8_t> logits =
