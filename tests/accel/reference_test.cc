@@ -132,7 +132,8 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
                                            ZooCase{"cifar10-resnet-q8", 0.84},
                                            ZooCase{"fashion-cnn-q8", 0.90},
                                            ZooCase{"mnist-dense12-q8", 0.90},
-                                           ZooCase{"mnist-lfc-w1a1", 0.984}),
+                                           ZooCase{"mnist-lfc-w1a1", 0.984},
+                                           ZooCase{"mnist-lfc-w1a2", 0.985}),
                          [](const ::testing::TestParamInfo<ZooCase>& param_info) {
                            std::string name = param_info.param.model;
                            std::replace(name.begin(), name.end(), '-', '_');
