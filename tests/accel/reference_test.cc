@@ -127,18 +127,16 @@ TEST_P(ReferenceTest, WholeTestSetAccuracyEqualsExporter) {
   EXPECT_GE(accuracy, GetParam().bar);
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
-                         ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99},
-                                           ZooCase{"cifar10-resnet-q8", 0.84},
-                                           ZooCase{"fashion-cnn-q8", 0.90},
-                                           ZooCase{"mnist-dense12-q8", 0.90},
-                                           ZooCase{"mnist-lfc-w1a1", 0.984},
-                                           ZooCase{"mnist-lfc-w1a2", 0.985}),
-                         [](const ::testing::TestParamInfo<ZooCase>& param_info) {
-                           std::string name = param_info.param.model;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Zoo, ReferenceTest,
+    ::testing::Values(ZooCase{"mnist-cnn-q8", 0.99}, ZooCase{"cifar10-resnet-q8", 0.84},
+                      ZooCase{"fashion-cnn-q8", 0.90}, ZooCase{"mnist-dense12-q8", 0.90},
+                      ZooCase{"mnist-lfc-w1a1", 0.984}, ZooCase{"mnist-lfc-w1a2", 0.985}),
+    [](const ::testing::TestParamInfo<ZooCase>& param_info) {
+      std::string name = param_info.param.model;
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 }  // namespace
 }  // namespace pynq::accel::cpu

@@ -1,9 +1,8 @@
 // Compute benchmark of the CPU backend: for each model of the zoo, images/s of CpuBackend::Run at
 // batch 1 and batch 64, with the fast kernels (what the server runs) and, for comparison, the
-// reference kernels they are tested against. Inputs are the model's own test images when the
-// dataset is found ($INFER_DATA_DIR), else seeded random pixels (the kernels' work does not
-// depend on the values). tests/bench/run_model_bench.sh puts these figures beside PyTorch's and
-// OpenCV's (tests/bench/framework_bench.py).
+// reference kernels they are tested against. Inputs are seeded random pixels (the kernels' work
+// does not depend on the values). tests/bench/run_model_bench.sh puts these figures beside
+// PyTorch's and OpenCV's (tests/bench/framework_bench.py).
 //
 // --callgrind N runs exactly N batches between CALLGRIND_START/STOP_INSTRUMENTATION, for
 // `valgrind --tool=callgrind --instr-atstart=no model_bench --callgrind 4 ...`: instructions per
@@ -47,7 +46,7 @@ std::vector<std::string> Split(const std::string& list) {
   return out;
 }
 
-// `batch` images of the model's input size, cycling through `pool`.
+// `batch` images of the model's input size, seeded random pixels.
 std::vector<uint8_t> MakeBatch(const pynq::models::Model& model, int batch) {
   std::vector<uint8_t> pixels(static_cast<size_t>(batch) * model.input_bytes());
   std::mt19937 rng(12345);
