@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -490,6 +491,13 @@ std::pair<int32_t, int32_t> ActivationRange(Activation activation, int32_t zero_
 }
 
 }  // namespace
+
+Model::Model(pynq::model::ModelFile file)
+    : id_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()),
+      file_(std::move(file)) {}
 
 absl::StatusOr<std::unique_ptr<const Model>> Model::LoadFromFile(const std::string& path) {
   std::error_code ec;

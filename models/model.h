@@ -31,6 +31,10 @@ class Model {
 
   const std::string& name() const { return file_.name(); }
 
+  // A number no other Model object of this process has had or will have (a reloaded file gets a
+  // new one), so a backend may key what it derives from a model by it.
+  uint64_t id() const { return id_; }
+
   // Per-image input geometry, channels first: {1, 28, 28} for MNIST, {3, 32, 32} for CIFAR-10.
   // The input is uint8, exactly as the dataset stores it.
   const std::vector<int64_t>& input_dims() const { return input_dims_; }
@@ -92,8 +96,9 @@ class Model {
   size_t activation_bytes() const { return activation_bytes_; }
 
  private:
-  explicit Model(pynq::model::ModelFile file) : file_(std::move(file)) {}
+  explicit Model(pynq::model::ModelFile file);
 
+  const uint64_t id_;
   pynq::model::ModelFile file_;
   std::vector<int64_t> input_dims_;
   size_t input_bytes_ = 0;

@@ -1,20 +1,24 @@
-// The CPU backend: runs a quantized model with the fast integer kernels (fast_kernels.h), or the
-// reference kernels they match bit for bit (kernels.h), on a oneTBB arena, images of a batch in
-// parallel. The fallback when no fabric is present or healthy,
-// and the golden model the FPGA backend is compared against.
+// The CPU backend: runs a quantized model with the fast integer kernels (a ModelPlan per model:
+// model_plan.h), or the reference kernels they match bit for bit (kernels.h), on a oneTBB arena,
+// blocks of a batch's images in parallel. The fallback when no fabric is present or healthy, and
+// the golden model the FPGA backend is compared against.
 #ifndef PYNQ_ACCEL_CPU_CPU_BACKEND_H_
 #define PYNQ_ACCEL_CPU_CPU_BACKEND_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "accel/backend.h"
+#include "accel/cpu/model_plan.h"
 #include "models/model.h"
 #include "tbb/enumerable_thread_specific.h"
 #include "tbb/task_arena.h"
@@ -27,6 +31,8 @@ class CpuBackend final : public Backend {
  public:
   enum class Kernels {
     kFast,       // the default
+    kPortable,   // the fast kernels' portable versions only (what the board's ARM runs), on any
+                 // CPU: for tests and benchmarks on x86
     kReference,  // the plain loops of kernels.h: the oracle the fast kernels are tested against
   };
   struct Options {
@@ -59,14 +65,23 @@ class CpuBackend final : public Backend {
  private:
   CpuBackend(int threads, Kernels kernels);
 
+  // The plan of `model` (its weights packed for the fast kernels), built on first use.
+  std::shared_ptr<const ModelPlan> PlanFor(const models::Model& model);
+
+  static constexpr size_t kMaxPlans = 64;
+
   // Constant after construction.
   const int threads_;
   const Kernels kernels_;
   tbb::task_arena arena_;
-  // Per-thread scratch: the activations (Model::activation_bytes()) and the fast kernels' working
-  // memory, grown on first use by a larger model; an image's body never blocks, so one thread
-  // runs one image at a time.
+  // Per-thread scratch: the activations of a block of images and the fast kernels' working
+  // memory, grown on first use by a larger model; a body never blocks, so one thread runs one
+  // block at a time.
   tbb::enumerable_thread_specific<std::vector<int8_t>> scratch_;
+
+  std::mutex plans_mu_;
+  // By Model::id().
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const ModelPlan>> plans_ ABSL_GUARDED_BY(plans_mu_);
 };
 
 }  // namespace pynq::accel::cpu

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "accel/cpu/binary_kernels.h"
+#include "accel/cpu/conv_kernels.h"
 #include "accel/cpu/kernels.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,6 +50,17 @@ std::vector<uint8_t> PackRows(const std::vector<std::vector<int>>& rows, int in_
   return packed;
 }
 
+// Runs a BinaryDensePlan (the AVX-512 kernels where the CPU has them, unless `portable`) over
+// `images` inputs laid `stride` bytes apart; returns their outputs back to back.
+std::vector<int8_t> RunBinaryPlan(const BinaryDenseParams& p, bool portable, int images,
+                                  const int8_t* x, size_t stride) {
+  const fast::BinaryDensePlan plan(p, portable);
+  Scratch scratch(plan.ScratchBytes(images));
+  std::vector<int8_t> out(static_cast<size_t>(images) * p.out_features);
+  plan.Run(images, x, stride, out.data(), static_cast<size_t>(p.out_features), scratch.get());
+  return out;
+}
+
 TEST(BinaryDenseTest, BipolarXnorPopcountByHand) {
   // Two inputs of 3 features: w = {+1,-1,+1} and {-1,-1,-1}; x = {+1,+1,-1}.
   const std::vector<uint8_t> w = PackRows({{1, -1, 1}, {-1, -1, -1}}, 3);
@@ -66,10 +79,9 @@ TEST(BinaryDenseTest, BipolarXnorPopcountByHand) {
   std::vector<int8_t> out(2);
   BinaryDenseReference(p, x.data(), out.data());
   EXPECT_THAT(out, ElementsAre(1, -1));
-  Scratch scratch(fast::BinaryDenseScratchBytes(p));
-  std::vector<int8_t> fast_out(2);
-  fast::BinaryDense(p, x.data(), scratch.get(), fast_out.data());
-  EXPECT_THAT(fast_out, ElementsAre(1, -1));
+  for (bool portable : {false, true}) {
+    EXPECT_THAT(RunBinaryPlan(p, portable, 1, x.data(), 3), ElementsAre(1, -1));
+  }
 }
 
 TEST(BinaryDenseTest, UnsignedBitPlanesAndMultiLevelThresholdsByHand) {
@@ -88,10 +100,9 @@ TEST(BinaryDenseTest, UnsignedBitPlanesAndMultiLevelThresholdsByHand) {
   std::vector<int8_t> out(2);
   BinaryDenseReference(p, x.data(), out.data());
   EXPECT_THAT(out, ElementsAre(2, 1));  // acc 1 passes -5 and 1; acc -1 passes -1 only
-  Scratch scratch(fast::BinaryDenseScratchBytes(p));
-  std::vector<int8_t> fast_out(2);
-  fast::BinaryDense(p, x.data(), scratch.get(), fast_out.data());
-  EXPECT_THAT(fast_out, ElementsAre(2, 1));
+  for (bool portable : {false, true}) {
+    EXPECT_THAT(RunBinaryPlan(p, portable, 1, x.data(), 3), ElementsAre(2, 1));
+  }
 }
 
 TEST(BinaryDenseTest, RequantizedOutputAddsBiasAndScales) {
@@ -114,18 +125,28 @@ TEST(BinaryDenseTest, RequantizedOutputAddsBiasAndScales) {
   EXPECT_EQ(out[0], (10 + 20 + 4) / 2 - 3);
 }
 
-TEST(BinaryDenseTest, FastEqualsReferenceOnRandomLayers) {
+// Modes: 0 BIPOLAR in and out (XNOR-popcount); 1 UNSIGNED 2-bit in, 3 thresholds; 2 UNSIGNED
+// 8-bit in, requantized; 3 the pixels of a first layer (8 bits, input offset 128), requantized;
+// 4 the same with BIPOLAR thresholds (LFC's fc1); 5 UNSIGNED 3-bit in, 7 thresholds (the last
+// bit-plane kernel); 6 UNSIGNED 4-bit in (the first vpdpbusd one), 15 thresholds.
+class BinaryDenseTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BinaryDenseTest, FastEqualsReferenceOnRandomLayers) {
+  const bool portable = GetParam();
   std::mt19937 rng(7);
   for (int in_features : {1, 63, 64, 65, 200, 784, 1024}) {
-    for (int mode = 0; mode < 4; ++mode) {
-      SCOPED_TRACE(::testing::Message() << in_features << " features, mode " << mode);
-      const int out_features = 37;
+    for (int mode = 0; mode < 7; ++mode) {
+      const int out_features = in_features == 784 ? 70 : 37;
+      const int images = 1 + static_cast<int>(rng() % 19);
+      SCOPED_TRACE(::testing::Message()
+                   << in_features << " features, mode " << mode << ", " << images << " images");
+      const int bits[] = {1, 2, 8, 8, 8, 3, 4};
       BinaryDenseParams p;
       p.in_features = in_features;
       p.out_features = out_features;
       p.input_bipolar = mode == 0;
-      p.input_bits = mode == 0 ? 1 : (mode == 1 ? 2 : 8);
-      p.input_offset = mode == 3 ? 128 : 0;
+      p.input_bits = bits[mode];
+      p.input_offset = mode == 3 || mode == 4 ? 128 : (mode == 5 ? -3 : 0);
       std::vector<std::vector<int>> rows(out_features, std::vector<int>(in_features));
       for (auto& r : rows) {
         for (auto& v : r) v = (rng() & 1) ? 1 : -1;
@@ -133,27 +154,31 @@ TEST(BinaryDenseTest, FastEqualsReferenceOnRandomLayers) {
       const std::vector<uint8_t> w = PackRows(rows, in_features);
       p.weights = w.data();
       p.words_per_row = (in_features + 63) / 64;
-      std::vector<int8_t> x(static_cast<size_t>(in_features));
-      for (auto& v : x) {
-        if (mode == 0) v = (rng() & 1) ? 1 : -1;
-        if (mode == 1) v = static_cast<int8_t>(rng() % 4);
-        if (mode == 2) v = static_cast<int8_t>(rng() % 128);
-        if (mode == 3) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+      // Images `stride` bytes apart, the gaps filled with values a kernel must not read.
+      const size_t stride = static_cast<size_t>(in_features) + 5;
+      std::vector<int8_t> x(stride * images, 99);
+      for (int j = 0; j < images; ++j) {
+        for (int i = 0; i < in_features; ++i) {
+          // v = q + input_offset, q an int8: mode 2's 8-bit values stay below 128.
+          const unsigned range = mode == 2 ? 128u : (1u << p.input_bits);
+          const int v = p.input_bipolar ? ((rng() & 1) ? 1 : -1) : static_cast<int>(rng() % range);
+          x[j * stride + static_cast<size_t>(i)] = static_cast<int8_t>(v - p.input_offset);
+        }
       }
       std::vector<int32_t> thresholds, bias, multiplier, shift;
-      if (mode == 1) {
+      const int spread = mode >= 2 ? 4000 : 20;
+      const int levels[] = {1, 3, 0, 0, 1, 7, 15};
+      if (levels[mode] > 0) {
         for (int o = 0; o < out_features; ++o) {
-          const int base = static_cast<int>(rng() % 41) - 20;
-          thresholds.insert(thresholds.end(), {base, base + 3, base + 7});
+          int t = static_cast<int>(rng() % (2 * spread + 1)) - spread;
+          for (int k = 0; k < levels[mode]; ++k) {
+            thresholds.push_back(t);
+            t += static_cast<int>(rng() % 5);  // non-decreasing, sometimes equal
+          }
         }
         p.thresholds = thresholds.data();
-        p.threshold_count = 3;
-      } else if (mode == 0) {
-        for (int o = 0; o < out_features; ++o)
-          thresholds.push_back(static_cast<int>(rng() % 21) - 10);
-        p.thresholds = thresholds.data();
-        p.threshold_count = 1;
-        p.output_bipolar = true;
+        p.threshold_count = levels[mode];
+        p.output_bipolar = levels[mode] == 1;
       } else {
         for (int o = 0; o < out_features; ++o) {
           bias.push_back(static_cast<int32_t>(rng() % 2001) - 1000);
@@ -165,32 +190,36 @@ TEST(BinaryDenseTest, FastEqualsReferenceOnRandomLayers) {
         p.output_shift = shift.data();
         p.output_offset = 5;
       }
-      std::vector<int8_t> want(out_features), got(out_features);
-      BinaryDenseReference(p, x.data(), want.data());
-      Scratch scratch(fast::BinaryDenseScratchBytes(p));
-      fast::BinaryDense(p, x.data(), scratch.get(), got.data());
-      EXPECT_EQ(got, want);
+      std::vector<int8_t> want(static_cast<size_t>(images) * out_features);
+      for (int j = 0; j < images; ++j) {
+        BinaryDenseReference(p, x.data() + j * stride, want.data() + j * out_features);
+      }
+      EXPECT_EQ(RunBinaryPlan(p, portable, images, x.data(), stride), want);
     }
   }
 }
 
-class ConvTest : public ::testing::TestWithParam<bool> {
- protected:
-  void SetUp() override { fast::SetPortableOnlyForTesting(GetParam()); }
-  void TearDown() override { fast::SetPortableOnlyForTesting(false); }
-};
+INSTANTIATE_TEST_SUITE_P(Kernels, BinaryDenseTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "Portable" : "Avx512";
+                         });
+
+class ConvTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(ConvTest, FastEqualsReferenceOnRandomLayers) {
-  if (!GetParam() && !fast::UsesVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  const bool portable = GetParam();
+  if (!portable && !fast::HasConvVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(11);
   struct Case {
     int in_c, h, w, out_c, k, stride, pad;
   };
   const Case cases[] = {
-      {3, 32, 32, 28, 3, 1, 1}, {28, 16, 16, 56, 3, 2, 1}, {28, 16, 16, 56, 1, 2, 0},
-      {1, 28, 28, 16, 5, 1, 2}, {5, 7, 9, 3, 3, 1, 0},     {2, 6, 5, 5, 3, 2, 2},
-      {4, 3, 3, 7, 3, 3, 1},    {1, 1, 1, 1, 1, 1, 0},     {16, 14, 14, 32, 5, 1, 2},
-      {56, 8, 8, 56, 3, 1, 1},  {3, 9, 11, 6, 1, 1, 0},    {7, 5, 5, 9, 2, 1, 1}};
+      {3, 32, 32, 28, 3, 1, 1},  {28, 16, 16, 56, 3, 2, 1}, {28, 16, 16, 56, 1, 2, 0},
+      {1, 28, 28, 16, 5, 1, 2},  {5, 7, 9, 3, 3, 1, 0},     {2, 6, 5, 5, 3, 2, 2},
+      {4, 3, 3, 7, 3, 3, 1},     {1, 1, 1, 1, 1, 1, 0},     {16, 14, 14, 32, 5, 1, 2},
+      {56, 8, 8, 56, 3, 1, 1},   {3, 9, 11, 6, 1, 1, 0},    {7, 5, 5, 9, 2, 1, 1},
+      {28, 32, 32, 28, 3, 1, 1}, {5, 11, 40, 6, 3, 1, 1},   {9, 13, 35, 10, 3, 2, 1},
+      {2, 7, 33, 3, 5, 3, 2},    {6, 20, 20, 5, 4, 2, 3},   {1, 2, 50, 2, 1, 1, 0}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.in_c << "x" << c.h << "x" << c.w << " -> " << c.out_c
                                       << " k" << c.k << " s" << c.stride << " p" << c.pad);
@@ -204,7 +233,9 @@ TEST_P(ConvTest, FastEqualsReferenceOnRandomLayers) {
     for (int o = 0; o < c.out_c; ++o) {
       bias.push_back(static_cast<int32_t>(rng() % 20001) - 10000);
       multiplier.push_back((1 << 30) + static_cast<int32_t>(rng() % (1 << 30)));
-      shift.push_back(-static_cast<int32_t>(rng() % 14) - 4);
+      // Mostly right shifts; now and then none or a (saturating) left shift.
+      const int r = static_cast<int>(rng() % 20);
+      shift.push_back(r < 16 ? -r - 4 : r - 18);
     }
     ConvParams params;
     params.input_offset = static_cast<int32_t>(rng() % 256) - 128;
@@ -216,9 +247,10 @@ TEST_P(ConvTest, FastEqualsReferenceOnRandomLayers) {
     std::vector<int8_t> want(n), got(n);
     ConvPerChannel(params, multiplier.data(), shift.data(), in, input.data(), f, filter.data(),
                    bias.data(), out, want.data());
-    Scratch scratch(fast::ConvScratchBytes(f, out));
-    fast::ConvPerChannel(params, multiplier.data(), shift.data(), in, input.data(), f,
-                         filter.data(), bias.data(), out, got.data(), scratch.get());
+    const fast::ConvPlan plan(params, multiplier.data(), shift.data(), in, f, filter.data(),
+                              bias.data(), out, portable);
+    Scratch scratch(plan.ScratchBytes());
+    plan.Run(input.data(), got.data(), scratch.get());
     EXPECT_EQ(got, want);
   }
 }

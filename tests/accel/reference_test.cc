@@ -39,7 +39,8 @@ class ReferenceTest : public ::testing::TestWithParam<ZooCase> {
     auto dataset = test_util::LoadReferenceDataset(reference_);
     ASSERT_TRUE(dataset.ok()) << dataset.status();
     dataset_ = std::move(*dataset);
-    for (auto kernels : {CpuBackend::Kernels::kFast, CpuBackend::Kernels::kReference}) {
+    for (auto kernels : {CpuBackend::Kernels::kFast, CpuBackend::Kernels::kPortable,
+                         CpuBackend::Kernels::kReference}) {
       CpuBackend::Options options;
       options.kernels = kernels;
       auto backend = CpuBackend::Create(options);
@@ -67,7 +68,7 @@ class ReferenceTest : public ::testing::TestWithParam<ZooCase> {
   std::unique_ptr<const models::Model> model_;
   pynq::model::ReferenceOutputs reference_;
   client::Dataset dataset_;
-  std::vector<std::unique_ptr<CpuBackend>> backends_;  // fast, reference
+  std::vector<std::unique_ptr<CpuBackend>> backends_;  // fast, portable, reference
 };
 
 TEST_P(ReferenceTest, ReferenceDescribesThisModel) {
@@ -85,12 +86,15 @@ TEST_P(ReferenceTest, LogitsEqualExporterBitForBit) {
   ASSERT_GE(dataset_.size(), reference_.first_index() + count);
   ASSERT_EQ(reference_.logits().size(), count * classes);
   for (size_t b = 0; b < backends_.size(); ++b) {
-    // The batchings are checked on the fast kernels; the slow reference kernels (the oracle) run
-    // the images once, which keeps this test short under the sanitizers.
-    const std::vector<int> batches = b == 0 ? std::vector<int>{100, 1, 7} : std::vector<int>{100};
+    // The batchings (whole blocks, single images, blocks cut short) are checked on the fast
+    // kernels, both the ones this CPU runs and the portable ones the board runs; the slow
+    // reference kernels (the oracle) run the images once, which keeps this test short under the
+    // sanitizers.
+    const char* const names[] = {"fast", "portable", "reference"};
+    const std::vector<int> batches =
+        b < 2 ? std::vector<int>{100, 1, 7, 37} : std::vector<int>{100};
     for (int batch : batches) {
-      SCOPED_TRACE(::testing::Message()
-                   << (b == 0 ? "fast" : "reference") << " kernels, batches of " << batch);
+      SCOPED_TRACE(::testing::Message() << names[b] << " kernels, batches of " << batch);
       const std::vector<int8_t> logits =
           RunInBatches(*backends_[b], reference_.first_index(), count, batch);
       int mismatches = 0;

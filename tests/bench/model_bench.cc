@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--models", models_flag, "Comma-separated model names (default: every model)");
   app.add_option("--batch", batches_flag, "Comma-separated batch sizes")->capture_default_str();
-  app.add_option("--kernels", kernels_flag, "fast, reference, or both comma-separated")
+  app.add_option("--kernels", kernels_flag,
+                 "fast, portable (the kernels the board's ARM runs), reference, comma-separated")
       ->capture_default_str();
   app.add_option("--seconds", seconds, "Timed seconds per figure")->capture_default_str();
   app.add_option("--threads", threads, "CPU backend threads (0 = all cores)")
@@ -144,8 +145,17 @@ int main(int argc, char** argv) {
     for (const std::string& kernels : Split(kernels_flag)) {
       CpuBackend::Options options;
       options.threads = threads;
-      options.kernels =
-          kernels == "reference" ? CpuBackend::Kernels::kReference : CpuBackend::Kernels::kFast;
+      if (kernels == "reference") {
+        options.kernels = CpuBackend::Kernels::kReference;
+      } else if (kernels == "portable") {
+        options.kernels = CpuBackend::Kernels::kPortable;
+      } else if (kernels == "fast") {
+        options.kernels = CpuBackend::Kernels::kFast;
+      } else {
+        std::fprintf(stderr, "--kernels: unknown kernels '%s' (fast, portable, reference)\n",
+                     kernels.c_str());
+        return 2;
+      }
       auto backend = CpuBackend::Create(options);
       if (!backend.ok()) {
         std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());

@@ -1,0 +1,493 @@
+#include "accel/cpu/conv_kernels.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "accel/cpu/fast_kernels.h"
+#include "accel/cpu/simd.h"
+
+namespace pynq::accel::cpu::fast {
+namespace {
+
+constexpr size_t kAlign = 64;
+size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+// ---- The portable kernel: a matrix product over a packed im2col. ----
+//
+// The patch of every output pixel (its in_channels * kernel_h * kernel_w inputs, minus the input
+// zero point, 0 where the window hangs over the padding) is packed as int16 pairs, in blocks of
+// kLanes pixels: x[block][kp][lane][2] holds inputs 2kp and 2kp + 1 of pixel block * kLanes +
+// lane. The weights are packed to match: w2[o][kp] = the int16 pair (w[o][2kp], w[o][2kp + 1])
+// in one int32. Then acc[o][p] = sum_kp x.pair * w2.pair, which is what x86's vpmaddwd and ARM's
+// vmlal compute, lane by lane; depth is padded to even with zeros and the pixel count to whole
+// blocks, which adds nothing and is not written out.
+
+// The VNNI kernel's tile (see below).
+constexpr int kTilePixels = 6;    // 16-pixel vectors per tile
+constexpr int kTileChannels = 4;  // output channels per tile: 6 x 4 accumulators
+
+constexpr int kLanes = 16;      // pixels per block
+constexpr int kRowStep = 4;     // output channels per pass
+constexpr int kPixelStep = 32;  // pixel count padding
+
+// Row k of the (unpacked) im2col: input k = (c, ky, kx) of every output pixel, minus the input
+// zero point, 0 where it falls in the padding; `padded` entries, the ones past the last pixel 0.
+// Contiguous runs of input for stride 1, so the copies vectorize.
+PYNQ_MULTIVERSION
+void FillPatchRow(const ConvParams& params, const TensorShape& in, const FilterShape& f,
+                  const TensorShape& out, size_t padded, size_t k, const int8_t* input,
+                  int16_t* row) {
+  const size_t taps = static_cast<size_t>(f.height) * static_cast<size_t>(f.width);
+  if (k >= static_cast<size_t>(f.in_channels) * taps) {  // the zero pad to an even depth
+    std::memset(row, 0, padded * sizeof(int16_t));
+    return;
+  }
+  const int c = static_cast<int>(k / taps);
+  const int ky = static_cast<int>(k % taps) / f.width;
+  const int kx = static_cast<int>(k % taps) % f.width;
+  const int8_t* plane = input + static_cast<size_t>(c) * in.height * in.width;
+  const auto offset = static_cast<int16_t>(params.input_offset);
+  const int sw = params.stride_width;
+  // Output columns whose input column ox * sw + kx - pad_left lies inside 0..in.width - 1.
+  const int lead = params.padding_left - kx;  // ix = ox * sw - lead
+  const int ox_lo = lead <= 0 ? 0 : std::min(out.width, (lead + sw - 1) / sw);
+  const int last = in.width - 1 + lead;
+  const int ox_hi = last < 0 ? 0 : std::min(out.width, last / sw + 1);
+  for (int oy = 0; oy < out.height; ++oy) {
+    int16_t* dst = row + static_cast<size_t>(oy) * out.width;
+    const int iy = oy * params.stride_height + ky - params.padding_top;
+    if (iy < 0 || iy >= in.height || ox_lo >= ox_hi) {
+      std::memset(dst, 0, static_cast<size_t>(out.width) * sizeof(int16_t));
+      continue;
+    }
+    const int8_t* src = plane + static_cast<size_t>(iy) * in.width;
+    for (int ox = 0; ox < ox_lo; ++ox) dst[ox] = 0;
+    if (sw == 1) {
+      const int8_t* __restrict s = src - lead + ox_lo;
+      int16_t* __restrict d = dst + ox_lo;
+      const int n = ox_hi - ox_lo;
+      int i = 0;
+      // Fixed blocks of 16, which the compiler turns into one vector widen-and-add each.
+      for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; ++j) d[i + j] = static_cast<int16_t>(s[i + j] + offset);
+      }
+      for (; i < n; ++i) d[i] = static_cast<int16_t>(s[i] + offset);
+    } else {
+      for (int ox = ox_lo; ox < ox_hi; ++ox) {
+        dst[ox] = static_cast<int16_t>(src[ox * sw - lead] + offset);
+      }
+    }
+    for (int ox = ox_hi; ox < out.width; ++ox) dst[ox] = 0;
+  }
+  const size_t pixels = static_cast<size_t>(out.height) * out.width;
+  std::memset(row + pixels, 0, (padded - pixels) * sizeof(int16_t));
+}
+
+// Interleaves rows 2kp and 2kp + 1 into the packed layout.
+PYNQ_MULTIVERSION
+void InterleavePair(const int16_t* r0, const int16_t* r1, size_t padded, size_t pairs, size_t kp,
+                    int16_t* x) {
+  for (size_t b = 0; b < padded / kLanes; ++b) {
+    int16_t* __restrict dst = x + (b * pairs + kp) * kLanes * 2;
+    const int16_t* __restrict a = r0 + b * kLanes;
+    const int16_t* __restrict c = r1 + b * kLanes;
+    for (int lane = 0; lane < kLanes; ++lane) {
+      dst[2 * lane] = a[lane];
+      dst[2 * lane + 1] = c[lane];
+    }
+  }
+}
+
+// The product over the packed layout: plain loops the compiler vectorizes (one lane per pixel).
+PYNQ_MULTIVERSION
+void PackedMatMulPortable(const int32_t* w2, const int32_t* x, int rows, size_t padded,
+                          size_t pairs, int32_t* acc) {
+  const size_t blocks = padded / kLanes;
+  for (size_t b = 0; b < blocks; ++b) {
+    const auto* xb = reinterpret_cast<const int16_t*>(x + b * pairs * kLanes);
+    int o = 0;
+    for (; o + kRowStep <= rows; o += kRowStep) {
+      int32_t a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
+      const int32_t* w0 = w2 + static_cast<size_t>(o) * pairs;
+      for (size_t kp = 0; kp < pairs; ++kp) {
+        const int16_t* xk = xb + kp * kLanes * 2;
+        int16_t w[kRowStep][2];
+        for (int r = 0; r < kRowStep; ++r) std::memcpy(w[r], &w0[r * pairs + kp], 4);
+        for (int lane = 0; lane < kLanes; ++lane) {
+          const int32_t x0 = xk[2 * lane];
+          const int32_t x1 = xk[2 * lane + 1];
+          a0[lane] += x0 * w[0][0] + x1 * w[0][1];
+          a1[lane] += x0 * w[1][0] + x1 * w[1][1];
+          a2[lane] += x0 * w[2][0] + x1 * w[2][1];
+          a3[lane] += x0 * w[3][0] + x1 * w[3][1];
+        }
+      }
+      int32_t* r0 = acc + static_cast<size_t>(o) * padded + b * kLanes;
+      std::memcpy(r0, a0, sizeof(a0));
+      std::memcpy(r0 + padded, a1, sizeof(a1));
+      std::memcpy(r0 + 2 * padded, a2, sizeof(a2));
+      std::memcpy(r0 + 3 * padded, a3, sizeof(a3));
+    }
+    for (; o < rows; ++o) {
+      int32_t a0[kLanes] = {};
+      const int32_t* w0 = w2 + static_cast<size_t>(o) * pairs;
+      for (size_t kp = 0; kp < pairs; ++kp) {
+        const int16_t* xk = xb + kp * kLanes * 2;
+        int16_t w[2];
+        std::memcpy(w, &w0[kp], 4);
+        for (int lane = 0; lane < kLanes; ++lane) {
+          a0[lane] += static_cast<int32_t>(xk[2 * lane]) * w[0] +
+                      static_cast<int32_t>(xk[2 * lane + 1]) * w[1];
+        }
+      }
+      std::memcpy(acc + static_cast<size_t>(o) * padded + b * kLanes, a0, sizeof(a0));
+    }
+  }
+}
+
+#if PYNQ_X86_AVX512
+// ---- The AVX-512 VNNI direct kernel. ----
+//
+// Padded input: 32-bit words P[((quad * padded_rows + row) * stride_w + phase) * phase_cols + col]
+// holding the bytes u = q + 128 of channels 4 quad .. 4 quad + 3 at padded row `row` and padded
+// column col * stride_w + phase; every position outside the input (and every channel past the
+// last) holds z + 128, the input zero point. Output vector v (16 consecutive pixels of row
+// oy = v / row_vectors from column xs = 16 (v % row_vectors)) at tap (quad, ky, kx) reads the 16
+// words from P + oy * stride_h * stride_w * phase_cols + xs + tap_offset[quad, ky, kx].
+// Weights: weights[(block * taps + tap) * 4 + o] = the int8 weights of output channel
+// 4 block + o for the tap's 4 input channels, as one word.
+
+// 16 accumulators of one output channel (the bias already added) to int8, exactly as
+// MultiplyByQuantizedMultiplier + offset + clamp. Multipliers are 0 or in [2^30, 2^31) (the
+// loader's rule), so the doubling high multiply never saturates; it is (x m + 2^30) >> 31 with an
+// arithmetic shift, which equals gemmlowp's nudge-and-truncate for either sign. The rounding
+// right shift by e >= 1 is (h + 2^(e-1) - [h < 0]) >> e: ties away from zero.
+PYNQ_AVX512_TARGET
+inline __m128i RequantizeVector(__m512i acc, int32_t multiplier, int shift, int32_t offset,
+                                int32_t lo, int32_t hi) {
+  const int left = shift > 0 ? shift : 0;
+  const int right = shift > 0 ? 0 : -shift;
+  __m512i half[2] = {_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
+                     _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))};
+  const __m512i m = _mm512_set1_epi64(multiplier);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i round = _mm512_set1_epi64(right > 0 ? (int64_t{1} << (right - 1)) : 0);
+  for (__m512i& x : half) {
+    if (left > 0) {  // saturating left shift, as the reference
+      x = _mm512_sll_epi64(x, _mm_cvtsi32_si128(left));
+      x = _mm512_max_epi64(x, _mm512_set1_epi64(INT32_MIN));
+      x = _mm512_min_epi64(x, _mm512_set1_epi64(INT32_MAX));
+    }
+    x = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 31);
+    if (right > 0) {
+      x = _mm512_sub_epi64(_mm512_add_epi64(x, round), _mm512_srli_epi64(x, 63));
+      x = _mm512_sra_epi64(x, _mm_cvtsi32_si128(right));
+    }
+  }
+  __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(half[0])),
+                                 _mm512_cvtepi64_epi32(half[1]), 1);
+  q = _mm512_add_epi32(q, _mm512_set1_epi32(offset));
+  q = _mm512_max_epi32(q, _mm512_set1_epi32(lo));
+  q = _mm512_min_epi32(q, _mm512_set1_epi32(hi));
+  return _mm512_cvtepi32_epi8(q);
+}
+
+// What a tile needs besides its pixel vectors.
+struct TileContext {
+  const int32_t* padded;      // the padded input
+  const int32_t* weights;     // this block's: taps x kTileChannels words
+  const int32_t* tap_offset;  // per tap
+  int taps;
+  const int32_t* bias;        // this block's kTileChannels (zero point folded in)
+  const int32_t* multiplier;  // this block's
+  const int32_t* shift;
+  int channels;  // valid output channels of this block (1..kTileChannels)
+  const ConvParams* params;
+  size_t out_plane;  // output pixels per channel
+};
+
+// One tile: NP pixel vectors (padded-input word offsets `base`, output pixel offsets `out_at`,
+// `valid` pixels each) by kTileChannels output channels, over every tap, then requantized and
+// stored. The accumulators stay in registers (the loops over p and o unroll completely).
+template <int NP>
+PYNQ_AVX512_TARGET void VnniTile(const TileContext& t, const int* base, const size_t* out_at,
+                                 const int* valid, int8_t* output) {
+  __m512i acc[NP][kTileChannels];
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+#pragma GCC unroll 4
+    for (int o = 0; o < kTileChannels; ++o) acc[p][o] = _mm512_setzero_si512();
+  }
+  for (int k = 0; k < t.taps; ++k) {
+    const int32_t* src = t.padded + t.tap_offset[k];
+    __m512i in[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) in[p] = _mm512_loadu_si512(src + base[p]);
+    const int32_t* w = t.weights + static_cast<size_t>(k) * kTileChannels;
+#pragma GCC unroll 4
+    for (int o = 0; o < kTileChannels; ++o) {
+      const __m512i wb = _mm512_set1_epi32(w[o]);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[p][o] = _mm512_dpbusd_epi32(acc[p][o], in[p], wb);
+    }
+  }
+  const ConvParams& params = *t.params;
+#pragma GCC unroll 4
+  for (int o = 0; o < kTileChannels; ++o) {
+    if (o >= t.channels) break;
+    const __m512i bias = _mm512_set1_epi32(t.bias[o]);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      const __m128i q = RequantizeVector(
+          _mm512_add_epi32(acc[p][o], bias), t.multiplier[o], t.shift[o], params.output_offset,
+          params.quantized_activation_min, params.quantized_activation_max);
+      _mm_mask_storeu_epi8(output + static_cast<size_t>(o) * t.out_plane + out_at[p],
+                           static_cast<__mmask16>((1u << valid[p]) - 1), q);
+    }
+  }
+}
+
+// Interleaves 4 lines of bytes into words (byte i of word c = lines[i][c]), n words.
+PYNQ_AVX512_TARGET
+void InterleaveQuad(const uint8_t* l0, const uint8_t* l1, const uint8_t* l2, const uint8_t* l3,
+                    int n, int32_t* out) {
+  int c = 0;
+  for (; c + 16 <= n; c += 16) {
+    const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l0 + c));
+    const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l1 + c));
+    const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l2 + c));
+    const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l3 + c));
+    const __m128i t0 = _mm_unpacklo_epi8(r0, r1);
+    const __m128i t1 = _mm_unpackhi_epi8(r0, r1);
+    const __m128i t2 = _mm_unpacklo_epi8(r2, r3);
+    const __m128i t3 = _mm_unpackhi_epi8(r2, r3);
+    auto* d = reinterpret_cast<__m128i*>(out + c);
+    _mm_storeu_si128(d, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(t1, t3));
+  }
+  for (; c < n; ++c) {
+    out[c] = static_cast<int32_t>(
+        static_cast<uint32_t>(l0[c]) | (static_cast<uint32_t>(l1[c]) << 8) |
+        (static_cast<uint32_t>(l2[c]) << 16) | (static_cast<uint32_t>(l3[c]) << 24));
+  }
+}
+#endif  // PYNQ_X86_AVX512
+
+}  // namespace
+
+bool HasConvVnni() {
+#if PYNQ_X86_AVX512
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+ConvPlan::ConvPlan(const ConvParams& params, const int32_t* output_multiplier,
+                   const int32_t* output_shift, const TensorShape& input_shape,
+                   const FilterShape& filter_shape, const int8_t* filter_data,
+                   const int32_t* bias_data, const TensorShape& output_shape, bool portable)
+    : params_(params),
+      multiplier_(output_multiplier),
+      shift_(output_shift),
+      in_(input_shape),
+      filter_(filter_shape),
+      out_(output_shape),
+      vnni_(!portable && HasConvVnni()) {
+  if (vnni_) {
+    InitVnni(filter_data, bias_data);
+  } else {
+    InitPortable(filter_data, bias_data);
+  }
+}
+
+void ConvPlan::InitPortable(const int8_t* filter_data, const int32_t* bias_data) {
+  pixels_ = static_cast<size_t>(out_.height) * static_cast<size_t>(out_.width);
+  padded_pixels_ = (pixels_ + kPixelStep - 1) / kPixelStep * kPixelStep;
+  const size_t depth = static_cast<size_t>(filter_.in_channels) * filter_.height * filter_.width;
+  pairs_ = (depth + 1) / 2;
+  weights_.assign(static_cast<size_t>(filter_.out_channels) * pairs_, 0);
+  for (int o = 0; o < filter_.out_channels; ++o) {
+    const int8_t* src = filter_data + static_cast<size_t>(o) * depth;
+    for (size_t kp = 0; kp < pairs_; ++kp) {
+      const int16_t pair[2] = {src[2 * kp], 2 * kp + 1 < depth ? src[2 * kp + 1] : int8_t{0}};
+      std::memcpy(&weights_[static_cast<size_t>(o) * pairs_ + kp], pair, sizeof(int32_t));
+    }
+  }
+  bias_.assign(bias_data, bias_data + filter_.out_channels);
+  scratch_bytes_ = AlignUp(padded_pixels_ * pairs_ * 2 * sizeof(int16_t)) +  // packed patches
+                   AlignUp(2 * padded_pixels_ * sizeof(int16_t)) +           // two im2col rows
+                   AlignUp(padded_pixels_ * filter_.out_channels * sizeof(int32_t));  // acc
+}
+
+void ConvPlan::InitVnni(const int8_t* filter_data, const int32_t* bias_data) {
+  const int sh = params_.stride_height;
+  const int sw = params_.stride_width;
+  quads_ = (filter_.in_channels + 3) / 4;
+  row_vectors_ = (out_.width + 15) / 16;
+  padded_rows_ = (out_.height - 1) * sh + filter_.height;
+  phase_cols_ = ((row_vectors_ * 16 - 1) * sw + filter_.width + sw - 1) / sw;
+  const int taps = quads_ * filter_.height * filter_.width;
+  tap_offset_.resize(static_cast<size_t>(taps));
+  for (int g = 0; g < quads_; ++g) {
+    for (int ky = 0; ky < filter_.height; ++ky) {
+      for (int kx = 0; kx < filter_.width; ++kx) {
+        tap_offset_[static_cast<size_t>((g * filter_.height + ky) * filter_.width + kx)] =
+            ((g * padded_rows_ + ky) * sw + kx % sw) * phase_cols_ + kx / sw;
+      }
+    }
+  }
+  const int blocks = (filter_.out_channels + kTileChannels - 1) / kTileChannels;
+  weights_.assign(static_cast<size_t>(blocks) * taps * kTileChannels, 0);
+  bias_.assign(static_cast<size_t>(blocks) * kTileChannels, 0);
+  const int32_t pad_u = 128 - params_.input_offset;  // z + 128
+  const size_t kk = static_cast<size_t>(filter_.height) * filter_.width;
+  for (int o = 0; o < filter_.out_channels; ++o) {
+    const int8_t* src = filter_data + static_cast<size_t>(o) * filter_.in_channels * kk;
+    int32_t sum = 0;
+    for (int c = 0; c < filter_.in_channels; ++c) {
+      for (size_t k = 0; k < kk; ++k) {
+        const int8_t w = src[static_cast<size_t>(c) * kk + k];
+        sum += w;
+        const size_t tap = static_cast<size_t>(c / 4) * kk + k;
+        auto* word = reinterpret_cast<uint8_t*>(
+            &weights_[((static_cast<size_t>(o / kTileChannels) * taps) + tap) * kTileChannels +
+                      static_cast<size_t>(o % kTileChannels)]);
+        word[c % 4] = static_cast<uint8_t>(w);
+      }
+    }
+    bias_[static_cast<size_t>(o)] = bias_data[o] - pad_u * sum;
+  }
+  const size_t padded_words = static_cast<size_t>(quads_) * padded_rows_ * sw * phase_cols_;
+  // The padded input, then 4 lines of one padded row (all phases) with room for a 16-byte tail.
+  scratch_bytes_ =
+      AlignUp(padded_words * 4) + 4 * AlignUp(static_cast<size_t>(sw) * phase_cols_ + 16);
+}
+
+void ConvPlan::Run(const int8_t* input, int8_t* output, void* scratch) const {
+  if (vnni_) {
+    RunVnni(input, output, scratch);
+  } else {
+    RunPortable(input, output, scratch);
+  }
+}
+
+void ConvPlan::RunPortable(const int8_t* input, int8_t* output, void* scratch) const {
+  auto* base = static_cast<uint8_t*>(scratch);
+  const size_t x_bytes = AlignUp(padded_pixels_ * pairs_ * 2 * sizeof(int16_t));
+  const size_t row_bytes = AlignUp(2 * padded_pixels_ * sizeof(int16_t));
+  // Each part starts 64-byte aligned (the scratch is, and every size is rounded to 64).
+  auto* x = static_cast<int32_t*>(static_cast<void*>(base));
+  auto* r0 = static_cast<int16_t*>(static_cast<void*>(base + x_bytes));
+  int16_t* r1 = r0 + padded_pixels_;
+  auto* acc = static_cast<int32_t*>(static_cast<void*>(base + x_bytes + row_bytes));
+  for (size_t kp = 0; kp < pairs_; ++kp) {
+    FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp, input, r0);
+    FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp + 1, input, r1);
+    InterleavePair(r0, r1, padded_pixels_, pairs_, kp, reinterpret_cast<int16_t*>(x));
+  }
+  PackedMatMulPortable(weights_.data(), x, filter_.out_channels, padded_pixels_, pairs_, acc);
+  for (int o = 0; o < filter_.out_channels; ++o) {
+    RequantizeRow(acc + static_cast<size_t>(o) * padded_pixels_, pixels_, bias_[o], multiplier_[o],
+                  shift_[o], params_.output_offset, params_.quantized_activation_min,
+                  params_.quantized_activation_max, output + static_cast<size_t>(o) * pixels_);
+  }
+}
+
+PYNQ_AVX512_TARGET
+void ConvPlan::RunVnni(const int8_t* input, int8_t* output, void* scratch) const {
+#if PYNQ_X86_AVX512
+  const int sw = params_.stride_width;
+  const int line_len = sw * phase_cols_;
+  const size_t padded_words = static_cast<size_t>(quads_) * padded_rows_ * sw * phase_cols_;
+  auto* padded = static_cast<int32_t*>(scratch);
+  auto* lines = reinterpret_cast<uint8_t*>(scratch) + AlignUp(padded_words * 4);
+  const size_t line_stride = AlignUp(static_cast<size_t>(line_len) + 16);
+  const auto pad_u = static_cast<uint8_t>(128 - params_.input_offset);
+  const size_t plane = static_cast<size_t>(in_.height) * in_.width;
+  // Input columns [col_lo, col_hi) of a padded line hold input columns col - pad_left.
+  const int col_lo = std::max(0, params_.padding_left);
+  const int col_hi = std::min(line_len, params_.padding_left + in_.width);
+
+  // 1. The padded, interleaved input.
+  for (int g = 0; g < quads_; ++g) {
+    for (int row = 0; row < padded_rows_; ++row) {
+      const int iy = row - params_.padding_top;
+      uint8_t* line[4];
+      for (int i = 0; i < 4; ++i) {
+        line[i] = lines + static_cast<size_t>(i) * line_stride;
+        std::memset(line[i], pad_u, static_cast<size_t>(line_len));
+        const int c = 4 * g + i;
+        if (c >= in_.channels || iy < 0 || iy >= in_.height) continue;
+        const int8_t* src = input + static_cast<size_t>(c) * plane +
+                            static_cast<size_t>(iy) * in_.width + (col_lo - params_.padding_left);
+        for (int col = col_lo; col < col_hi; ++col) {
+          line[i][col] = static_cast<uint8_t>(src[col - col_lo] ^ 0x80);  // q + 128
+        }
+      }
+      int32_t* dst = padded + (static_cast<size_t>(g) * padded_rows_ + row) * sw * phase_cols_;
+      if (sw == 1) {
+        InterleaveQuad(line[0], line[1], line[2], line[3], phase_cols_, dst);
+        continue;
+      }
+      for (int s = 0; s < sw; ++s) {
+        int32_t* d = dst + static_cast<size_t>(s) * phase_cols_;
+        for (int col = 0; col < phase_cols_; ++col) {
+          const int pc = col * sw + s;
+          d[col] = static_cast<int32_t>(static_cast<uint32_t>(line[0][pc]) |
+                                        (static_cast<uint32_t>(line[1][pc]) << 8) |
+                                        (static_cast<uint32_t>(line[2][pc]) << 16) |
+                                        (static_cast<uint32_t>(line[3][pc]) << 24));
+        }
+      }
+    }
+  }
+
+  // 2. Tiles of kTilePixels vectors by kTileChannels output channels.
+  const int vectors = out_.height * row_vectors_;
+  const int row_step = params_.stride_height * sw * phase_cols_;
+  TileContext t;
+  t.padded = padded;
+  t.tap_offset = tap_offset_.data();
+  t.taps = quads_ * filter_.height * filter_.width;
+  t.params = &params_;
+  t.out_plane = static_cast<size_t>(out_.height) * out_.width;
+  for (int block = 0; block * kTileChannels < filter_.out_channels; ++block) {
+    const int first = block * kTileChannels;
+    t.weights = weights_.data() + static_cast<size_t>(block) * t.taps * kTileChannels;
+    t.bias = bias_.data() + first;
+    t.multiplier = multiplier_ + first;
+    t.shift = shift_ + first;
+    t.channels = std::min(kTileChannels, filter_.out_channels - first);
+    int8_t* out_block = output + static_cast<size_t>(first) * t.out_plane;
+    for (int v0 = 0; v0 < vectors; v0 += kTilePixels) {
+      const int np = std::min(kTilePixels, vectors - v0);
+      int base[kTilePixels];
+      size_t out_at[kTilePixels];
+      int valid[kTilePixels];
+      for (int p = 0; p < np; ++p) {
+        const int oy = (v0 + p) / row_vectors_;
+        const int xs = (v0 + p) % row_vectors_ * 16;
+        base[p] = oy * row_step + xs;
+        out_at[p] = static_cast<size_t>(oy) * out_.width + xs;
+        valid[p] = std::min(16, out_.width - xs);
+      }
+      WithCount<kTilePixels>(np, [&](auto vectors_in_tile) {
+        VnniTile<decltype(vectors_in_tile)::value>(t, base, out_at, valid, out_block);
+      });
+    }
+  }
+#else
+  (void)input, (void)output, (void)scratch;
+#endif
+}
+
+}  // namespace pynq::accel::cpu::fast
