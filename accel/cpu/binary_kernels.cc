@@ -89,10 +89,8 @@ void PopcountPortable(const BinaryDenseParams& params, const uint64_t* planes,
 
 #if PYNQ_X86_AVX512
 bool HasAvx512Kernels() {
-  static const bool has =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vnni");
+  static const bool has = CpuHasAvx512Base() && __builtin_cpu_supports("avx512vpopcntdq") &&
+                          __builtin_cpu_supports("avx512vnni");
   return has;
 }
 

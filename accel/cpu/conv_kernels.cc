@@ -159,41 +159,6 @@ void PackedMatMulPortable(const int32_t* w2, const int32_t* x, int rows, size_t 
 // Weights: weights[(block * taps + tap) * 4 + o] = the int8 weights of output channel
 // 4 block + o for the tap's 4 input channels, as one word.
 
-// 16 accumulators of one output channel (the bias already added) to int8, exactly as
-// MultiplyByQuantizedMultiplier + offset + clamp. Multipliers are 0 or in [2^30, 2^31) (the
-// loader's rule), so the doubling high multiply never saturates; it is (x m + 2^30) >> 31 with an
-// arithmetic shift, which equals gemmlowp's nudge-and-truncate for either sign. The rounding
-// right shift by e >= 1 is (h + 2^(e-1) - [h < 0]) >> e: ties away from zero.
-PYNQ_AVX512_TARGET
-inline __m128i RequantizeVector(__m512i acc, int32_t multiplier, int shift, int32_t offset,
-                                int32_t lo, int32_t hi) {
-  const int left = shift > 0 ? shift : 0;
-  const int right = shift > 0 ? 0 : -shift;
-  __m512i half[2] = {_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
-                     _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))};
-  const __m512i m = _mm512_set1_epi64(multiplier);
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i round = _mm512_set1_epi64(right > 0 ? (int64_t{1} << (right - 1)) : 0);
-  for (__m512i& x : half) {
-    if (left > 0) {  // saturating left shift, as the reference
-      x = _mm512_sll_epi64(x, _mm_cvtsi32_si128(left));
-      x = _mm512_max_epi64(x, _mm512_set1_epi64(INT32_MIN));
-      x = _mm512_min_epi64(x, _mm512_set1_epi64(INT32_MAX));
-    }
-    x = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nudge), 31);
-    if (right > 0) {
-      x = _mm512_sub_epi64(_mm512_add_epi64(x, round), _mm512_srli_epi64(x, 63));
-      x = _mm512_sra_epi64(x, _mm_cvtsi32_si128(right));
-    }
-  }
-  __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(half[0])),
-                                 _mm512_cvtepi64_epi32(half[1]), 1);
-  q = _mm512_add_epi32(q, _mm512_set1_epi32(offset));
-  q = _mm512_max_epi32(q, _mm512_set1_epi32(lo));
-  q = _mm512_min_epi32(q, _mm512_set1_epi32(hi));
-  return _mm512_cvtepi32_epi8(q);
-}
-
 // What a tile needs besides its pixel vectors.
 struct TileContext {
   const int32_t* padded;      // the padded input
@@ -249,12 +214,13 @@ PYNQ_AVX512_TARGET void VnniTile(const TileContext& t, const int* base, const si
   }
 }
 
-// Interleaves 4 lines of bytes into words (byte i of word c = lines[i][c]), n words.
+// Interleaves 4 lines of bytes into words (byte i of word c = lines[i][c]), n words rounded up to
+// 16: it reads up to 15 bytes past n in each line and writes up to 15 words past n (the callers
+// leave room for both).
 PYNQ_AVX512_TARGET
 void InterleaveQuad(const uint8_t* l0, const uint8_t* l1, const uint8_t* l2, const uint8_t* l3,
                     int n, int32_t* out) {
-  int c = 0;
-  for (; c + 16 <= n; c += 16) {
+  for (int c = 0; c < n; c += 16) {
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l0 + c));
     const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l1 + c));
     const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l2 + c));
@@ -269,11 +235,6 @@ void InterleaveQuad(const uint8_t* l0, const uint8_t* l1, const uint8_t* l2, con
     _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(t1, t3));
     _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(t1, t3));
   }
-  for (; c < n; ++c) {
-    out[c] = static_cast<int32_t>(
-        static_cast<uint32_t>(l0[c]) | (static_cast<uint32_t>(l1[c]) << 8) |
-        (static_cast<uint32_t>(l2[c]) << 16) | (static_cast<uint32_t>(l3[c]) << 24));
-  }
 }
 #endif  // PYNQ_X86_AVX512
 
@@ -281,10 +242,7 @@ void InterleaveQuad(const uint8_t* l0, const uint8_t* l1, const uint8_t* l2, con
 
 bool HasConvVnni() {
 #if PYNQ_X86_AVX512
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vnni");
+  static const bool has = CpuHasAvx512Base() && __builtin_cpu_supports("avx512vnni");
   return has;
 #else
   return false;
@@ -367,78 +325,136 @@ void ConvPlan::InitVnni(const int8_t* filter_data, const int32_t* bias_data) {
     bias_[static_cast<size_t>(o)] = bias_data[o] - pad_u * sum;
   }
   const size_t padded_words = static_cast<size_t>(quads_) * padded_rows_ * sw * phase_cols_;
-  // The padded input, then 4 lines of one padded row (all phases) with room for a 16-byte tail.
-  scratch_bytes_ =
-      AlignUp(padded_words * 4) + 4 * AlignUp(static_cast<size_t>(sw) * phase_cols_ + 16);
+  // See PrepareVnni.
+  scratch_bytes_ = AlignUp(padded_words * 4 + 64) +
+                   4 * AlignUp(static_cast<size_t>(sw) * phase_cols_ + 64) +
+                   (sw == 2 ? 8 * AlignUp(static_cast<size_t>(phase_cols_) + 64) : 0);
 }
 
 void ConvPlan::Run(const int8_t* input, int8_t* output, void* scratch) const {
+  Prepare(input, scratch);
+  Compute(scratch, 0, tiles(), output);
+}
+
+void ConvPlan::Prepare(const int8_t* input, void* scratch) const {
   if (vnni_) {
-    RunVnni(input, output, scratch);
+    PrepareVnni(input, scratch);
   } else {
-    RunPortable(input, output, scratch);
+    PreparePortable(input, scratch);
   }
 }
 
-void ConvPlan::RunPortable(const int8_t* input, int8_t* output, void* scratch) const {
+void ConvPlan::Compute(void* scratch, int tile_begin, int tile_end, int8_t* output) const {
+  if (vnni_) {
+    ComputeVnni(scratch, tile_begin, tile_end, output);
+  } else {
+    ComputePortable(scratch, tile_begin, tile_end, output);
+  }
+}
+
+// Scratch: the packed patches, two im2col rows, the accumulators (each part 64-byte aligned: the
+// scratch is, and every size is rounded up to 64).
+void ConvPlan::PreparePortable(const int8_t* input, void* scratch) const {
   auto* base = static_cast<uint8_t*>(scratch);
   const size_t x_bytes = AlignUp(padded_pixels_ * pairs_ * 2 * sizeof(int16_t));
-  const size_t row_bytes = AlignUp(2 * padded_pixels_ * sizeof(int16_t));
-  // Each part starts 64-byte aligned (the scratch is, and every size is rounded to 64).
-  auto* x = static_cast<int32_t*>(static_cast<void*>(base));
+  auto* x = static_cast<int16_t*>(static_cast<void*>(base));
   auto* r0 = static_cast<int16_t*>(static_cast<void*>(base + x_bytes));
   int16_t* r1 = r0 + padded_pixels_;
-  auto* acc = static_cast<int32_t*>(static_cast<void*>(base + x_bytes + row_bytes));
   for (size_t kp = 0; kp < pairs_; ++kp) {
     FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp, input, r0);
     FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp + 1, input, r1);
-    InterleavePair(r0, r1, padded_pixels_, pairs_, kp, reinterpret_cast<int16_t*>(x));
+    InterleavePair(r0, r1, padded_pixels_, pairs_, kp, x);
   }
-  PackedMatMulPortable(weights_.data(), x, filter_.out_channels, padded_pixels_, pairs_, acc);
-  for (int o = 0; o < filter_.out_channels; ++o) {
+}
+
+void ConvPlan::ComputePortable(void* scratch, int tile_begin, int tile_end, int8_t* output) const {
+  auto* base = static_cast<uint8_t*>(scratch);
+  const size_t x_bytes = AlignUp(padded_pixels_ * pairs_ * 2 * sizeof(int16_t));
+  const size_t row_bytes = AlignUp(2 * padded_pixels_ * sizeof(int16_t));
+  const auto* x = static_cast<const int32_t*>(static_cast<void*>(base));
+  auto* acc = static_cast<int32_t*>(static_cast<void*>(base + x_bytes + row_bytes));
+  const int first = 4 * tile_begin;
+  const int last = std::min(filter_.out_channels, 4 * tile_end);
+  if (first >= last) return;
+  PackedMatMulPortable(weights_.data() + static_cast<size_t>(first) * pairs_, x, last - first,
+                       padded_pixels_, pairs_, acc + static_cast<size_t>(first) * padded_pixels_);
+  for (int o = first; o < last; ++o) {
     RequantizeRow(acc + static_cast<size_t>(o) * padded_pixels_, pixels_, bias_[o], multiplier_[o],
                   shift_[o], params_.output_offset, params_.quantized_activation_min,
                   params_.quantized_activation_max, output + static_cast<size_t>(o) * pixels_);
   }
 }
 
+// Scratch: the padded input (and 64 bytes, which InterleaveQuad's last whole vector may write
+// past its end), then 4 lines of one padded row (all phases), then, for stride 2, 4 x 2 phase
+// lines; each line with 64 bytes to spare, for whole-vector reads.
 PYNQ_AVX512_TARGET
-void ConvPlan::RunVnni(const int8_t* input, int8_t* output, void* scratch) const {
+void ConvPlan::PrepareVnni(const int8_t* input, void* scratch) const {
 #if PYNQ_X86_AVX512
   const int sw = params_.stride_width;
   const int line_len = sw * phase_cols_;
   const size_t padded_words = static_cast<size_t>(quads_) * padded_rows_ * sw * phase_cols_;
   auto* padded = static_cast<int32_t*>(scratch);
-  auto* lines = reinterpret_cast<uint8_t*>(scratch) + AlignUp(padded_words * 4);
-  const size_t line_stride = AlignUp(static_cast<size_t>(line_len) + 16);
+  auto* lines = static_cast<uint8_t*>(scratch) + AlignUp(padded_words * 4 + 64);
+  const size_t line_stride = AlignUp(static_cast<size_t>(line_len) + 64);
+  uint8_t* phase_lines = lines + 4 * line_stride;
+  const size_t phase_stride = AlignUp(static_cast<size_t>(phase_cols_) + 64);
   const auto pad_u = static_cast<uint8_t>(128 - params_.input_offset);
+  const __m512i pad_word = _mm512_set1_epi8(static_cast<char>(pad_u));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // q + 128 = q ^ 0x80
   const size_t plane = static_cast<size_t>(in_.height) * in_.width;
   // Input columns [col_lo, col_hi) of a padded line hold input columns col - pad_left.
   const int col_lo = std::max(0, params_.padding_left);
   const int col_hi = std::min(line_len, params_.padding_left + in_.width);
+  const size_t row_words = static_cast<size_t>(sw) * phase_cols_;
 
-  // 1. The padded, interleaved input.
   for (int g = 0; g < quads_; ++g) {
     for (int row = 0; row < padded_rows_; ++row) {
+      int32_t* dst = padded + (static_cast<size_t>(g) * padded_rows_ + row) * row_words;
       const int iy = row - params_.padding_top;
+      if (iy < 0 || iy >= in_.height) {  // a row of the padding: every word the pad
+        for (size_t w = 0; w < row_words; w += 16) _mm512_storeu_si512(dst + w, pad_word);
+        continue;
+      }
       uint8_t* line[4];
       for (int i = 0; i < 4; ++i) {
         line[i] = lines + static_cast<size_t>(i) * line_stride;
         std::memset(line[i], pad_u, static_cast<size_t>(line_len));
         const int c = 4 * g + i;
-        if (c >= in_.channels || iy < 0 || iy >= in_.height) continue;
+        if (c >= in_.channels) continue;
         const int8_t* src = input + static_cast<size_t>(c) * plane +
                             static_cast<size_t>(iy) * in_.width + (col_lo - params_.padding_left);
-        for (int col = col_lo; col < col_hi; ++col) {
-          line[i][col] = static_cast<uint8_t>(src[col - col_lo] ^ 0x80);  // q + 128
+        for (int col = col_lo; col < col_hi; col += 64) {
+          const int n = std::min(64, col_hi - col);
+          const __mmask64 m = n == 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+          const __m512i v = _mm512_maskz_loadu_epi8(m, src + (col - col_lo));
+          _mm512_mask_storeu_epi8(line[i] + col, m, _mm512_xor_si512(v, flip));
         }
       }
-      int32_t* dst = padded + (static_cast<size_t>(g) * padded_rows_ + row) * sw * phase_cols_;
       if (sw == 1) {
         InterleaveQuad(line[0], line[1], line[2], line[3], phase_cols_, dst);
         continue;
       }
-      for (int s = 0; s < sw; ++s) {
+      if (sw == 2) {  // even and odd columns: the low and high bytes of 16-bit lanes
+        uint8_t* ph[2][4];
+        for (int i = 0; i < 4; ++i) {
+          ph[0][i] = phase_lines + static_cast<size_t>(i) * phase_stride;
+          ph[1][i] = phase_lines + static_cast<size_t>(4 + i) * phase_stride;
+          for (int pc = 0; pc < line_len; pc += 64) {
+            const __m512i x = _mm512_loadu_si512(line[i] + pc);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph[0][i] + pc / 2),
+                                _mm512_cvtepi16_epi8(x));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph[1][i] + pc / 2),
+                                _mm512_cvtepi16_epi8(_mm512_srli_epi16(x, 8)));
+          }
+        }
+        for (int s = 0; s < 2; ++s) {
+          InterleaveQuad(ph[s][0], ph[s][1], ph[s][2], ph[s][3], phase_cols_,
+                         dst + static_cast<size_t>(s) * phase_cols_);
+        }
+        continue;
+      }
+      for (int s = 0; s < sw; ++s) {  // larger strides (none in the zoo): word by word
         int32_t* d = dst + static_cast<size_t>(s) * phase_cols_;
         for (int col = 0; col < phase_cols_; ++col) {
           const int pc = col * sw + s;
@@ -450,17 +466,26 @@ void ConvPlan::RunVnni(const int8_t* input, int8_t* output, void* scratch) const
       }
     }
   }
+#else
+  (void)input, (void)scratch;
+#endif
+}
 
-  // 2. Tiles of kTilePixels vectors by kTileChannels output channels.
+PYNQ_AVX512_TARGET
+void ConvPlan::ComputeVnni(const void* scratch, int tile_begin, int tile_end,
+                           int8_t* output) const {
+#if PYNQ_X86_AVX512
+  const int sw = params_.stride_width;
+  // Tiles of kTilePixels vectors by kTileChannels output channels.
   const int vectors = out_.height * row_vectors_;
   const int row_step = params_.stride_height * sw * phase_cols_;
   TileContext t;
-  t.padded = padded;
+  t.padded = static_cast<const int32_t*>(scratch);
   t.tap_offset = tap_offset_.data();
   t.taps = quads_ * filter_.height * filter_.width;
   t.params = &params_;
   t.out_plane = static_cast<size_t>(out_.height) * out_.width;
-  for (int block = 0; block * kTileChannels < filter_.out_channels; ++block) {
+  for (int block = tile_begin; block < tile_end; ++block) {
     const int first = block * kTileChannels;
     t.weights = weights_.data() + static_cast<size_t>(block) * t.taps * kTileChannels;
     t.bias = bias_.data() + first;
@@ -486,7 +511,7 @@ void ConvPlan::RunVnni(const int8_t* input, int8_t* output, void* scratch) const
     }
   }
 #else
-  (void)input, (void)output, (void)scratch;
+  (void)scratch, (void)tile_begin, (void)tile_end, (void)output;
 #endif
 }
 

@@ -40,12 +40,27 @@ class ConvPlan {
            const int8_t* filter_data, const int32_t* bias_data, const TensorShape& output_shape,
            bool portable);
 
-  // Scratch bytes of Run.
+  // Scratch bytes of Run (and of Prepare + Compute).
   size_t ScratchBytes() const { return scratch_bytes_; }
 
   // One image: input_shape int8 values in, output_shape int8 values out (channels first).
-  // `scratch` holds ScratchBytes() bytes, 64-byte aligned. Allocates nothing.
+  // `scratch` holds ScratchBytes() bytes, 64-byte aligned. Allocates nothing. The same as
+  // Prepare, then Compute over every tile.
   void Run(const int8_t* input, int8_t* output, void* scratch) const;
+
+  // Run in two steps, so that one image's output channels can be shared out among threads:
+  // Prepare lays the input out in `scratch`; then Compute(scratch, begin, end, output) writes the
+  // output channels of tiles [begin, end) (tiles() tiles of up to 4 channels). Calls to Compute
+  // on disjoint ranges may run at once, on one prepared scratch.
+  void Prepare(const int8_t* input, void* scratch) const;
+  void Compute(void* scratch, int tile_begin, int tile_end, int8_t* output) const;
+  int tiles() const { return (filter_.out_channels + 3) / 4; }
+
+  // Multiply-accumulates per image (output elements x accumulation depth).
+  int64_t macs() const {
+    return int64_t{out_.channels} * out_.height * out_.width * filter_.in_channels *
+           filter_.height * filter_.width;
+  }
 
   // "avx512-vnni-direct" or "portable-im2col".
   const char* kernel_name() const { return vnni_ ? "avx512-vnni-direct" : "portable-im2col"; }
@@ -53,8 +68,10 @@ class ConvPlan {
  private:
   void InitVnni(const int8_t* filter_data, const int32_t* bias_data);
   void InitPortable(const int8_t* filter_data, const int32_t* bias_data);
-  void RunVnni(const int8_t* input, int8_t* output, void* scratch) const;
-  void RunPortable(const int8_t* input, int8_t* output, void* scratch) const;
+  void PrepareVnni(const int8_t* input, void* scratch) const;
+  void ComputeVnni(const void* scratch, int tile_begin, int tile_end, int8_t* output) const;
+  void PreparePortable(const int8_t* input, void* scratch) const;
+  void ComputePortable(void* scratch, int tile_begin, int tile_end, int8_t* output) const;
 
   ConvParams params_;
   const int32_t* multiplier_;

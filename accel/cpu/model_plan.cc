@@ -93,18 +93,23 @@ void RunDense(const Layer& layer, const LayerInfo& info, const int8_t* input, in
                            output);
 }
 
-void RunMaxPool(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output) {
+void RunMaxPool(const Layer& layer, const LayerInfo& info, const int8_t* input, int8_t* output,
+                bool fast_kernels) {
   const pynq::model::MaxPool2D& p = layer.max_pool2d();
   PoolParams params;
   params.filter_height = p.kernel_h();
   params.filter_width = p.kernel_w();
   params.stride_height = p.stride_h();
   params.stride_width = p.stride_w();
+  if (fast_kernels) {
+    fast::MaxPool(params, ToTensorShape(info.input_shape), input, ToTensorShape(info.output_shape),
+                  output);
+    return;
+  }
   MaxPool(params, ToTensorShape(info.input_shape), input, ToTensorShape(info.output_shape), output);
 }
 
-void RunAdd(const Layer& layer, const LayerInfo& info, const int8_t* a, const int8_t* b,
-            int8_t* output, bool fast_kernels) {
+AddParams AddParamsOf(const Layer& layer, const LayerInfo& info) {
   const pynq::model::Add& add = layer.add();
   AddParams params;
   params.a_offset = -info.input_zero_point;
@@ -119,11 +124,7 @@ void RunAdd(const Layer& layer, const LayerInfo& info, const int8_t* a, const in
   params.output_offset = layer.output().zero_point();
   params.quantized_activation_min = info.output_min;
   params.quantized_activation_max = info.output_max;
-  if (fast_kernels) {
-    fast::AddElementwise(params, info.output_shape.elements(), a, b, output);
-  } else {
-    AddElementwise(params, info.output_shape.elements(), a, b, output);
-  }
+  return params;
 }
 
 void RunGlobalAveragePool(const Layer& layer, const LayerInfo& info, const int8_t* input,
@@ -176,10 +177,11 @@ void RunReference(const models::Model& model, const uint8_t* pixels, int8_t* are
         RunDense(layer, info, input, output, nullptr);
         break;
       case Layer::kMaxPool2D:
-        RunMaxPool(layer, info, input, output);
+        RunMaxPool(layer, info, input, output, false);
         break;
       case Layer::kAdd:
-        RunAdd(layer, info, input, tensor(info.second_input), output, false);
+        AddElementwise(AddParamsOf(layer, info), info.output_shape.elements(), input,
+                       tensor(info.second_input), output);
         break;
       case Layer::kGlobalAveragePool:
         RunGlobalAveragePool(layer, info, input, output);
@@ -198,6 +200,7 @@ ModelPlan::ModelPlan(const models::Model& model, bool portable) : model_(model) 
   const std::vector<LayerInfo>& infos = model.layer_info();
   conv_.resize(infos.size());
   binary_.resize(infos.size());
+  add_.resize(infos.size());
   activation_stride_ = AlignUp(model.activation_bytes());
   for (size_t i = 0; i < infos.size(); ++i) {
     const Layer& layer = model.file().layers(static_cast<int>(i));
@@ -219,11 +222,15 @@ ModelPlan::ModelPlan(const models::Model& model, bool portable) : model_(model) 
             reinterpret_cast<const int8_t*>(c.weights().data()), c.bias().data(),
             ToTensorShape(info.output_shape), portable);
         kernel_bytes = std::max(kernel_bytes, conv_[i]->ScratchBytes());
+        splits_layers_ = splits_layers_ || conv_[i]->macs() >= kSplitMacs;
         break;
       }
       case Layer::kDense:
         kernel_bytes =
             std::max(kernel_bytes, fast::FullyConnectedScratchBytes(layer.dense().in_features()));
+        break;
+      case Layer::kAdd:
+        add_[i] = std::make_unique<fast::AddPlan>(AddParamsOf(layer, info), portable);
         break;
       case Layer::kBinaryDense:
         binary_[i] =
@@ -237,7 +244,8 @@ ModelPlan::ModelPlan(const models::Model& model, bool portable) : model_(model) 
   scratch_bytes_ = activation_stride_ * static_cast<size_t>(block_images_) + AlignUp(kernel_bytes);
 }
 
-void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch) const {
+void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch,
+                         const TileRunner* tiles) const {
   const pynq::model::ModelFile& file = model_.file();
   const std::vector<LayerInfo>& infos = model_.layer_info();
   auto* arenas = static_cast<int8_t*>(scratch);  // image j's activations at j * stride
@@ -264,17 +272,27 @@ void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* 
       const int8_t* in = in0 + at;
       int8_t* out = out0 + at;
       switch (layer.kind_case()) {
-        case Layer::kConv2D:
-          conv_[i]->Run(in, out, kernel_scratch);
+        case Layer::kConv2D: {
+          const fast::ConvPlan& conv = *conv_[i];
+          if (tiles == nullptr || conv.macs() < kSplitMacs) {
+            conv.Run(in, out, kernel_scratch);
+            break;
+          }
+          conv.Prepare(in, kernel_scratch);
+          tiles->ParallelFor(conv.tiles(), [&](int begin, int end) {
+            conv.Compute(kernel_scratch, begin, end, out);
+          });
           break;
+        }
         case Layer::kDense:
           RunDense(layer, info, in, out, kernel_scratch);
           break;
         case Layer::kMaxPool2D:
-          RunMaxPool(layer, info, in, out);
+          RunMaxPool(layer, info, in, out, true);
           break;
         case Layer::kAdd:
-          RunAdd(layer, info, in, arenas + offset(info.second_input) + at, out, true);
+          add_[i]->Run(info.output_shape.elements(), in, arenas + offset(info.second_input) + at,
+                       out);
           break;
         case Layer::kGlobalAveragePool:
           RunGlobalAveragePool(layer, info, in, out);

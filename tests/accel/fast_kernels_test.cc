@@ -3,6 +3,7 @@
 // every output must be equal, since both compute the same integer function.
 #include "accel/cpu/fast_kernels.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -252,6 +253,13 @@ TEST_P(ConvTest, FastEqualsReferenceOnRandomLayers) {
     Scratch scratch(plan.ScratchBytes());
     plan.Run(input.data(), got.data(), scratch.get());
     EXPECT_EQ(got, want);
+    // In two steps, the tiles computed one range at a time, last first, as threads might.
+    std::vector<int8_t> split(n);
+    plan.Prepare(input.data(), scratch.get());
+    for (int end = plan.tiles(); end > 0; end -= 2) {
+      plan.Compute(scratch.get(), std::max(0, end - 2), end, split.data());
+    }
+    EXPECT_EQ(split, want);
   }
 }
 
@@ -321,16 +329,44 @@ TEST(AddTest, FastEqualsReferenceOnRandomTensors) {
     p.b_multiplier = (1 << 30) + static_cast<int32_t>(rng() % (1 << 30));
     p.b_shift = -static_cast<int>(rng() % 3);
     p.output_multiplier = (1 << 30) + static_cast<int32_t>(rng() % (1 << 30));
-    p.output_shift = -static_cast<int>(rng() % 20);
+    p.output_shift = static_cast<int>(rng() % 22) - 19;  // now and then a (saturating) left shift
     p.output_offset = static_cast<int32_t>(rng() % 256) - 128;
     p.quantized_activation_min = trial % 2 ? p.output_offset : -128;
     const size_t n = 1 + rng() % 3000;
     const auto a = RandomInt8(rng, n);
     const auto b = RandomInt8(rng, n);
-    std::vector<int8_t> want(n), got(n);
+    std::vector<int8_t> want(n);
     AddElementwise(p, n, a.data(), b.data(), want.data());
-    fast::AddElementwise(p, n, a.data(), b.data(), got.data());
-    EXPECT_EQ(got, want) << "trial " << trial;
+    for (bool portable : {false, true}) {
+      std::vector<int8_t> got(n);
+      fast::AddPlan(p, portable).Run(n, a.data(), b.data(), got.data());
+      EXPECT_EQ(got, want) << "trial " << trial << (portable ? ", portable" : ", AVX-512");
+    }
+  }
+}
+
+TEST(MaxPoolTest, FastEqualsReferenceOnRandomTensors) {
+  std::mt19937 rng(5);
+  struct Case {
+    int c, h, w, k, stride;
+  };
+  // 2x2 stride 2 (the vectorized path), odd sizes among them (the last row and column dropped),
+  // and other windows (the reference loops).
+  for (const Case& t : {Case{16, 28, 28, 2, 2}, Case{3, 7, 9, 2, 2}, Case{2, 33, 65, 2, 2},
+                        Case{4, 9, 9, 3, 2}, Case{1, 6, 6, 2, 1}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << t.c << "x" << t.h << "x" << t.w << " k" << t.k << " s" << t.stride);
+    PoolParams p;
+    p.filter_height = p.filter_width = t.k;
+    p.stride_height = p.stride_width = t.stride;
+    const TensorShape in{t.c, t.h, t.w};
+    const TensorShape out{t.c, (t.h - t.k) / t.stride + 1, (t.w - t.k) / t.stride + 1};
+    const auto x = RandomInt8(rng, static_cast<size_t>(t.c) * t.h * t.w);
+    const size_t n = static_cast<size_t>(out.channels) * out.height * out.width;
+    std::vector<int8_t> want(n), got(n);
+    MaxPool(p, in, x.data(), out, want.data());
+    fast::MaxPool(p, in, x.data(), out, got.data());
+    EXPECT_EQ(got, want);
   }
 }
 
