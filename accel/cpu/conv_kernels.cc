@@ -17,12 +17,13 @@ size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 // ---- The portable kernel: a matrix product over a packed im2col. ----
 //
 // The patch of every output pixel (its in_channels * kernel_h * kernel_w inputs, minus the input
-// zero point, 0 where the window hangs over the padding) is packed as int16 pairs, in blocks of
-// kLanes pixels: x[block][kp][lane][2] holds inputs 2kp and 2kp + 1 of pixel block * kLanes +
-// lane. The weights are packed to match: w2[o][kp] = the int16 pair (w[o][2kp], w[o][2kp + 1])
-// in one int32. Then acc[o][p] = sum_kp x.pair * w2.pair, which is what x86's vpmaddwd and ARM's
-// vmlal compute, lane by lane; depth is padded to even with zeros and the pixel count to whole
-// blocks, which adds nothing and is not written out.
+// zero point, 0 where the window hangs over the padding) is packed as int16, in blocks of kLanes
+// pixels and pairs of inputs: x[block][kp][j][lane] holds input 2kp + j of pixel
+// block * kLanes + lane. The weights are packed to match: w2[o][kp] = the int16 pair
+// (w[o][2kp], w[o][2kp + 1]) in one int32. Then acc[o][p] = sum_kp x[kp][0] w0 + x[kp][1] w1: a
+// widening multiply-accumulate of contiguous int16 lanes, which the compiler vectorizes on every
+// target (NEON's vmlal, x86's vpmulld/vpmaddwd). Depth is padded to even with zeros and the pixel
+// count to whole blocks, which adds nothing and is not written out.
 
 // The VNNI kernel's tile (see below).
 constexpr int kTilePixels = 6;    // 16-pixel vectors per tile
@@ -85,67 +86,74 @@ void FillPatchRow(const ConvParams& params, const TensorShape& in, const FilterS
   std::memset(row + pixels, 0, (padded - pixels) * sizeof(int16_t));
 }
 
-// Interleaves rows 2kp and 2kp + 1 into the packed layout.
+// Copies rows 2kp and 2kp + 1 into the packed layout.
 PYNQ_MULTIVERSION
-void InterleavePair(const int16_t* r0, const int16_t* r1, size_t padded, size_t pairs, size_t kp,
-                    int16_t* x) {
+void PackPair(const int16_t* r0, const int16_t* r1, size_t padded, size_t pairs, size_t kp,
+              int16_t* x) {
   for (size_t b = 0; b < padded / kLanes; ++b) {
-    int16_t* __restrict dst = x + (b * pairs + kp) * kLanes * 2;
-    const int16_t* __restrict a = r0 + b * kLanes;
-    const int16_t* __restrict c = r1 + b * kLanes;
-    for (int lane = 0; lane < kLanes; ++lane) {
-      dst[2 * lane] = a[lane];
-      dst[2 * lane + 1] = c[lane];
-    }
+    int16_t* dst = x + (b * pairs + kp) * kLanes * 2;
+    std::memcpy(dst, r0 + b * kLanes, kLanes * sizeof(int16_t));
+    std::memcpy(dst + kLanes, r1 + b * kLanes, kLanes * sizeof(int16_t));
   }
 }
 
-// The product over the packed layout: plain loops the compiler vectorizes (one lane per pixel).
+// GCC's generic vectors: one lane per pixel of a block. Each target lowers them to its own
+// registers (NEON: four q registers per int32 vector; SSE2, AVX2, AVX-512 in the x86 clones), so
+// the product vectorizes on every target; plain loops here were left scalar by GCC 12 (the lane
+// loop was unrolled before the vectorizer saw it).
+typedef int16_t Int16x16 __attribute__((vector_size(32)));
+typedef int32_t Int32x16 __attribute__((vector_size(64)));
+
+// Loads 16 int16 at `p` into `out`, widened (a macro: a function returning a vector this wide
+// would change the ABI between the clones).
+#define PYNQ_LOAD_WIDENED(out, p)                       \
+  do {                                                  \
+    Int16x16 narrow_;                                   \
+    std::memcpy(&narrow_, (p), sizeof(narrow_));        \
+    (out) = __builtin_convertvector(narrow_, Int32x16); \
+  } while (0)
+
+// The product over the packed layout, four output channels per pass.
 PYNQ_MULTIVERSION
-void PackedMatMulPortable(const int32_t* w2, const int32_t* x, int rows, size_t padded,
+void PackedMatMulPortable(const int32_t* w2, const int16_t* x, int rows, size_t padded,
                           size_t pairs, int32_t* acc) {
   const size_t blocks = padded / kLanes;
   for (size_t b = 0; b < blocks; ++b) {
-    const auto* xb = reinterpret_cast<const int16_t*>(x + b * pairs * kLanes);
+    const int16_t* xb = x + b * pairs * kLanes * 2;
     int o = 0;
     for (; o + kRowStep <= rows; o += kRowStep) {
-      int32_t a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
+      Int32x16 a[kRowStep] = {};
       const int32_t* w0 = w2 + static_cast<size_t>(o) * pairs;
       for (size_t kp = 0; kp < pairs; ++kp) {
-        const int16_t* xk = xb + kp * kLanes * 2;
-        int16_t w[kRowStep][2];
-        for (int r = 0; r < kRowStep; ++r) std::memcpy(w[r], &w0[r * pairs + kp], 4);
-        for (int lane = 0; lane < kLanes; ++lane) {
-          const int32_t x0 = xk[2 * lane];
-          const int32_t x1 = xk[2 * lane + 1];
-          a0[lane] += x0 * w[0][0] + x1 * w[0][1];
-          a1[lane] += x0 * w[1][0] + x1 * w[1][1];
-          a2[lane] += x0 * w[2][0] + x1 * w[2][1];
-          a3[lane] += x0 * w[3][0] + x1 * w[3][1];
+        Int32x16 x0, x1;
+        PYNQ_LOAD_WIDENED(x0, xb + kp * kLanes * 2);
+        PYNQ_LOAD_WIDENED(x1, xb + kp * kLanes * 2 + kLanes);
+        for (int r = 0; r < kRowStep; ++r) {
+          int16_t w[2];
+          std::memcpy(w, &w0[r * pairs + kp], 4);
+          a[r] += x0 * static_cast<int32_t>(w[0]) + x1 * static_cast<int32_t>(w[1]);
         }
       }
-      int32_t* r0 = acc + static_cast<size_t>(o) * padded + b * kLanes;
-      std::memcpy(r0, a0, sizeof(a0));
-      std::memcpy(r0 + padded, a1, sizeof(a1));
-      std::memcpy(r0 + 2 * padded, a2, sizeof(a2));
-      std::memcpy(r0 + 3 * padded, a3, sizeof(a3));
+      for (int r = 0; r < kRowStep; ++r) {
+        std::memcpy(acc + static_cast<size_t>(o + r) * padded + b * kLanes, &a[r], sizeof(a[r]));
+      }
     }
     for (; o < rows; ++o) {
-      int32_t a0[kLanes] = {};
+      Int32x16 a0 = {};
       const int32_t* w0 = w2 + static_cast<size_t>(o) * pairs;
       for (size_t kp = 0; kp < pairs; ++kp) {
-        const int16_t* xk = xb + kp * kLanes * 2;
         int16_t w[2];
         std::memcpy(w, &w0[kp], 4);
-        for (int lane = 0; lane < kLanes; ++lane) {
-          a0[lane] += static_cast<int32_t>(xk[2 * lane]) * w[0] +
-                      static_cast<int32_t>(xk[2 * lane + 1]) * w[1];
-        }
+        Int32x16 x0, x1;
+        PYNQ_LOAD_WIDENED(x0, xb + kp * kLanes * 2);
+        PYNQ_LOAD_WIDENED(x1, xb + kp * kLanes * 2 + kLanes);
+        a0 += x0 * static_cast<int32_t>(w[0]) + x1 * static_cast<int32_t>(w[1]);
       }
-      std::memcpy(acc + static_cast<size_t>(o) * padded + b * kLanes, a0, sizeof(a0));
+      std::memcpy(acc + static_cast<size_t>(o) * padded + b * kLanes, &a0, sizeof(a0));
     }
   }
 }
+#undef PYNQ_LOAD_WIDENED
 
 #if PYNQ_X86_AVX512
 // ---- The AVX-512 VNNI direct kernel. ----
@@ -363,7 +371,7 @@ void ConvPlan::PreparePortable(const int8_t* input, void* scratch) const {
   for (size_t kp = 0; kp < pairs_; ++kp) {
     FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp, input, r0);
     FillPatchRow(params_, in_, filter_, out_, padded_pixels_, 2 * kp + 1, input, r1);
-    InterleavePair(r0, r1, padded_pixels_, pairs_, kp, x);
+    PackPair(r0, r1, padded_pixels_, pairs_, kp, x);
   }
 }
 
@@ -371,7 +379,7 @@ void ConvPlan::ComputePortable(void* scratch, int tile_begin, int tile_end, int8
   auto* base = static_cast<uint8_t*>(scratch);
   const size_t x_bytes = AlignUp(padded_pixels_ * pairs_ * 2 * sizeof(int16_t));
   const size_t row_bytes = AlignUp(2 * padded_pixels_ * sizeof(int16_t));
-  const auto* x = static_cast<const int32_t*>(static_cast<void*>(base));
+  const auto* x = static_cast<const int16_t*>(static_cast<void*>(base));
   auto* acc = static_cast<int32_t*>(static_cast<void*>(base + x_bytes + row_bytes));
   const int first = 4 * tile_begin;
   const int last = std::min(filter_.out_channels, 4 * tile_end);

@@ -48,19 +48,13 @@ class ConvPlan {
   // Prepare, then Compute over every tile.
   void Run(const int8_t* input, int8_t* output, void* scratch) const;
 
-  // Run in two steps, so that one image's output channels can be shared out among threads:
-  // Prepare lays the input out in `scratch`; then Compute(scratch, begin, end, output) writes the
-  // output channels of tiles [begin, end) (tiles() tiles of up to 4 channels). Calls to Compute
-  // on disjoint ranges may run at once, on one prepared scratch.
+  // Run in two steps: Prepare lays the input out in `scratch`; then Compute(scratch, begin, end,
+  // output) writes the output channels of tiles [begin, end) (tiles() tiles of up to 4
+  // channels), each tile independent of the others: calls on disjoint ranges may run at once, on
+  // one prepared scratch.
   void Prepare(const int8_t* input, void* scratch) const;
   void Compute(void* scratch, int tile_begin, int tile_end, int8_t* output) const;
   int tiles() const { return (filter_.out_channels + 3) / 4; }
-
-  // Multiply-accumulates per image (output elements x accumulation depth).
-  int64_t macs() const {
-    return int64_t{out_.channels} * out_.height * out_.width * filter_.in_channels *
-           filter_.height * filter_.width;
-  }
 
   // "avx512-vnni-direct" or "portable-im2col".
   const char* kernel_name() const { return vnni_ ? "avx512-vnni-direct" : "portable-im2col"; }

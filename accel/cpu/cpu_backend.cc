@@ -9,14 +9,12 @@
 #include <utility>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "accel/cpu/model_plan.h"
 #include "tbb/blocked_range.h"
 #include "tbb/enumerable_thread_specific.h"
 #include "tbb/info.h"
 #include "tbb/parallel_for.h"
-#include "tbb/task_arena.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define PYNQ_TSAN 1
@@ -39,7 +37,10 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:tbb::detail::d1::node::node\n"
          "race:tbb::detail::d1::wait_context\n"
          "race:mark_task_stolen\n"
-         "race:check_being_stolen\n";
+         "race:check_being_stolen\n"
+         // enumerable_thread_specific's slots come from libtbb's allocator, which reuses memory
+         // across threads without TSan seeing the hand-over.
+         "race:tbb::detail::d1::enumerable_thread_specific\n";
 }
 #endif
 
@@ -84,7 +85,6 @@ struct BatchJob {
   size_t classes;
   size_t scratch_bytes;  // per thread
   tbb::enumerable_thread_specific<std::vector<int8_t>>* scratch;
-  const TileRunner* tiles;  // non-null: share each image's large layers out (see Run)
 };
 
 // The parallel_for body: runs images [r.begin(), r.end()) of a job, in the plan's blocks. TBB
@@ -99,9 +99,7 @@ class ImageLoop {
   void operator()(const tbb::blocked_range<int>& range) const {
     ForkJoinAcquire();
     const BatchJob& job = *job_;
-    // One thread runs one body at a time, so its scratch is its own: a body waits only inside
-    // TileRunner::ParallelFor, whose isolation lets the waiting thread run nothing but those
-    // tiles, which use no thread scratch.
+    // One thread runs one body at a time (a body never waits), so its scratch is its own.
     std::vector<int8_t>& scratch = job.scratch->local();
     const size_t needed = job.scratch_bytes + kScratchAlign;
     if (scratch.size() < needed) scratch.resize(needed);  // grows once per thread and model size
@@ -119,7 +117,7 @@ class ImageLoop {
       for (int i = range.begin(); i < range.end(); i += block) {
         const auto n = static_cast<size_t>(i);
         job.plan->RunBlock(std::min(block, range.end() - i), job.input + n * job.image_bytes,
-                           job.output + n * job.classes, aligned, job.tiles);
+                           job.output + n * job.classes, aligned);
       }
     }
     ForkJoinRelease();
@@ -127,35 +125,6 @@ class ImageLoop {
 
  private:
   const BatchJob* job_;
-};
-
-// The tiles of one layer (TileRunner) on the arena the caller runs in. A functor class rather than
-// a lambda for the same reason as ImageLoop: TBB copies it inside libtbb.
-class TileLoop {
- public:
-  explicit TileLoop(absl::FunctionRef<void(int, int)> body) : body_(body) { ForkJoinRelease(); }
-  TileLoop(const TileLoop& other) : body_((ForkJoinAcquire(), other.body_)) { ForkJoinRelease(); }
-  TileLoop& operator=(const TileLoop&) = delete;
-
-  void operator()(const tbb::blocked_range<int>& range) const {
-    ForkJoinAcquire();
-    body_(range.begin(), range.end());
-    ForkJoinRelease();
-  }
-
- private:
-  absl::FunctionRef<void(int, int)> body_;
-};
-
-class ArenaTileRunner final : public TileRunner {
- public:
-  void ParallelFor(int n, absl::FunctionRef<void(int, int)> body) const override {
-    // Isolated: while this thread waits for the tiles it may run only them, never another
-    // batch's image loop, which would reuse this thread's scratch mid-image.
-    tbb::this_task_arena::isolate(
-        [&] { tbb::parallel_for(tbb::blocked_range<int>(0, n, 1), TileLoop(body)); });
-    ForkJoinAcquire();
-  }
 };
 
 }  // namespace
@@ -211,30 +180,21 @@ absl::Status CpuBackend::Run(const models::Model& model, int batch, absl::Span<c
           absl::StrCat("cpu backend: ", model.name(), ": cannot allocate its packed weights"));
     }
   }
-  BatchJob job{&model,
-               plan.get(),
-               input.data(),
-               output.data(),
-               model.input_bytes(),
-               static_cast<size_t>(model.num_classes()),
-               plan != nullptr ? plan->ScratchBytes() : model.activation_bytes(),
-               &scratch_,
-               nullptr};
-  // Images in parallel, a block per task; but a batch smaller than the arena would leave cores
-  // idle: then its images run one after another, each sharing its large layers out over the
-  // arena (at batch 1 the latency is what matters).
-  const ArenaTileRunner tile_runner;
-  const bool split_images = plan != nullptr && plan->splits_layers() && batch < threads_;
-  if (split_images) job.tiles = &tile_runner;
+  const BatchJob job{&model,
+                     plan.get(),
+                     input.data(),
+                     output.data(),
+                     model.input_bytes(),
+                     static_cast<size_t>(model.num_classes()),
+                     plan != nullptr ? plan->ScratchBytes() : model.activation_bytes(),
+                     &scratch_};
+  // Images in parallel, a block per task. (Sharing a lone image's convolutions out over the
+  // arena, output channels per thread, was tried: on the development VM it made batch 1 slower,
+  // the fork-join per layer costing more than the second core gave.)
   const int grain = plan != nullptr ? plan->block_images() : 1;
-  auto run_batch = [&job, batch, grain, split_images] {
+  auto run_batch = [&job, batch, grain] {
     ForkJoinAcquire();
-    if (split_images) {
-      const ImageLoop loop(&job);
-      loop(tbb::blocked_range<int>(0, batch));
-    } else {
-      tbb::parallel_for(tbb::blocked_range<int>(0, batch, grain), ImageLoop(&job));
-    }
+    tbb::parallel_for(tbb::blocked_range<int>(0, batch, grain), ImageLoop(&job));
   };
   ForkJoinRelease();
   try {

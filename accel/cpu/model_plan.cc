@@ -222,7 +222,6 @@ ModelPlan::ModelPlan(const models::Model& model, bool portable) : model_(model) 
             reinterpret_cast<const int8_t*>(c.weights().data()), c.bias().data(),
             ToTensorShape(info.output_shape), portable);
         kernel_bytes = std::max(kernel_bytes, conv_[i]->ScratchBytes());
-        splits_layers_ = splits_layers_ || conv_[i]->macs() >= kSplitMacs;
         break;
       }
       case Layer::kDense:
@@ -244,8 +243,7 @@ ModelPlan::ModelPlan(const models::Model& model, bool portable) : model_(model) 
   scratch_bytes_ = activation_stride_ * static_cast<size_t>(block_images_) + AlignUp(kernel_bytes);
 }
 
-void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch,
-                         const TileRunner* tiles) const {
+void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch) const {
   const pynq::model::ModelFile& file = model_.file();
   const std::vector<LayerInfo>& infos = model_.layer_info();
   auto* arenas = static_cast<int8_t*>(scratch);  // image j's activations at j * stride
@@ -272,18 +270,9 @@ void ModelPlan::RunBlock(int count, const uint8_t* input, int8_t* output, void* 
       const int8_t* in = in0 + at;
       int8_t* out = out0 + at;
       switch (layer.kind_case()) {
-        case Layer::kConv2D: {
-          const fast::ConvPlan& conv = *conv_[i];
-          if (tiles == nullptr || conv.macs() < kSplitMacs) {
-            conv.Run(in, out, kernel_scratch);
-            break;
-          }
-          conv.Prepare(in, kernel_scratch);
-          tiles->ParallelFor(conv.tiles(), [&](int begin, int end) {
-            conv.Compute(kernel_scratch, begin, end, out);
-          });
+        case Layer::kConv2D:
+          conv_[i]->Run(in, out, kernel_scratch);
           break;
-        }
         case Layer::kDense:
           RunDense(layer, info, in, out, kernel_scratch);
           break;

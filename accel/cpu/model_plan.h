@@ -10,7 +10,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "accel/cpu/binary_kernels.h"
 #include "accel/cpu/conv_kernels.h"
 #include "accel/cpu/fast_kernels.h"
@@ -21,16 +20,6 @@ namespace pynq::accel::cpu {
 // Runs one image through the reference kernels (kernels.h). `arena` holds
 // model.activation_bytes() bytes; `logits` receives model.num_classes() values.
 void RunReference(const models::Model& model, const uint8_t* pixels, int8_t* arena, int8_t* logits);
-
-// Shares out the tiles of one layer of one image among threads (the backend's arena), so that a
-// lone image uses every core.
-class TileRunner {
- public:
-  virtual ~TileRunner() = default;
-  // Calls body(begin, end) on disjoint ranges that cover [0, n), perhaps on several threads at
-  // once; returns when every call has returned.
-  virtual void ParallelFor(int n, absl::FunctionRef<void(int begin, int end)> body) const = 0;
-};
 
 // Immutable after construction: thread-safe, each thread bringing its own scratch. Keeps
 // pointers into `model`, which must outlive it.
@@ -52,22 +41,11 @@ class ModelPlan {
   // Runs `count` (1 .. block_images()) images: pixels of image j at input + j *
   // model.input_bytes(), its logits to output + j * model.num_classes(). `scratch` holds
   // ScratchBytes() bytes, 64-byte aligned. Allocates nothing.
-  // With `tiles`, the convolutions worth splitting (kSplitMacs or more per image) share out their
-  // output channels through it.
-  void RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch,
-                const TileRunner* tiles = nullptr) const;
-
-  // Whether RunBlock has layers to share out through a TileRunner.
-  bool splits_layers() const { return splits_layers_; }
-
-  // A convolution is split when it has at least this many multiply-accumulates per image: below
-  // it, handing tiles to another thread costs about what it saves.
-  static constexpr int64_t kSplitMacs = int64_t{1} << 20;
+  void RunBlock(int count, const uint8_t* input, int8_t* output, void* scratch) const;
 
  private:
   const models::Model& model_;
   int block_images_ = 1;
-  bool splits_layers_ = false;
   size_t activation_stride_ = 0;  // per image, 64-byte aligned
   size_t scratch_bytes_ = 0;
   // Index for index with the model's layers; null for other kinds.
