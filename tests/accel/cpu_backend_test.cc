@@ -111,6 +111,29 @@ TEST_F(CpuBackendTest, RunsInsideAllocatedBuffers) {
   EXPECT_TRUE(std::equal(expected.begin(), expected.end(), logits));
 }
 
+// The backend keeps each model's packed weights (its plan) by Model::id() and forgets them all
+// when it holds too many: models loaded again and again (a repository reload, say) must each get
+// their own plan and the same answers, before and after the backend forgets.
+TEST_F(CpuBackendTest, ManyModelsAndReloadsGetTheSameAnswers) {
+  auto backend = MakeBackend(2);
+  ASSERT_NE(backend, nullptr);
+  const size_t classes = static_cast<size_t>(model_->num_classes());
+  const std::vector<uint8_t> pixels = RandomPixels(3 * model_->input_bytes());
+  std::vector<int8_t> expected(3 * classes);
+  ASSERT_TRUE(backend->Run(*model_, 3, absl::MakeConstSpan(pixels), absl::MakeSpan(expected)).ok());
+  for (int reload = 0; reload < 150; ++reload) {
+    auto copy = models::Model::FromProto(model_->file(), "reloaded copy");
+    ASSERT_TRUE(copy.ok()) << copy.status();
+    ASSERT_NE((*copy)->id(), model_->id());
+    std::vector<int8_t> got(3 * classes);
+    ASSERT_TRUE(backend->Run(**copy, 3, absl::MakeConstSpan(pixels), absl::MakeSpan(got)).ok());
+    ASSERT_EQ(got, expected) << "reload " << reload;
+  }
+  std::vector<int8_t> again(3 * classes);
+  ASSERT_TRUE(backend->Run(*model_, 3, absl::MakeConstSpan(pixels), absl::MakeSpan(again)).ok());
+  EXPECT_EQ(again, expected);
+}
+
 TEST_F(CpuBackendTest, ConcurrentRunsEqualSerial) {
   constexpr int kImages = 48;
   const size_t classes = static_cast<size_t>(model_->num_classes());
