@@ -39,7 +39,7 @@ struct FakeBehaviour {
   std::set<size_t> never_answer;        // never answered
   std::set<size_t> duplicate;           // answered twice
   size_t fail_stream_after = SIZE_MAX;  // end the stream UNAVAILABLE after this many reads
-  std::set<size_t> unary_slow;          // unary: these answer after 1 s
+  std::set<size_t> unary_slow;          // unary: these answer after 4 s
   bool typed_contents = false;          // class in int64_contents instead of raw bytes
   // Stream: when > 0, hold every request until none has arrived for this long, then answer the
   // held ones in reverse order. The number held is then exactly the client's window.
@@ -87,7 +87,7 @@ class FakeService final : public inference::GRPCInferenceService::Service {
     NoteInFlight(+1);
     const size_t id = std::stoul(request->id());
     if (b_.unary_slow.count(id) > 0) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::this_thread::sleep_for(std::chrono::seconds(4));
     }
     NoteInFlight(-1);
     if (b_.error_ids.count(id) > 0) {

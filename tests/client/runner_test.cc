@@ -212,7 +212,9 @@ TEST_F(ClientRunnerTest, UnaryAnswersErrorsAndDeadlines) {
   RunnerOptions options;
   options.unary = true;
   options.concurrency = 5;
-  options.timeout = absl::Milliseconds(500);
+  // Far beyond a normal call, even the first of a run under TSan on a loaded machine (500 ms was
+  // not), far below the slow answer.
+  options.timeout = absl::Seconds(2);
   const RunResult run = Run(options);
   ExpectAnswers(run, {3, 11});
   EXPECT_THAT(run.images[3].error, HasSubstr("INVALID_ARGUMENT: fake error 3"));
