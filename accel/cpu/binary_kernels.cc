@@ -11,9 +11,6 @@
 namespace pynq::accel::cpu::fast {
 namespace {
 
-constexpr size_t kAlign = 64;
-size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
 // The AVX-512 kernels' channel groups: kPopcount takes 4 vectors of 8 channels (uint64 lanes),
 // kVnni 2 vectors of 16 channels (int32 lanes); both 32 channels per group.
 constexpr int kGroupRows = 32;
@@ -363,18 +360,6 @@ BinaryDensePlan::BinaryDensePlan(const BinaryDenseParams& params, bool portable)
     // sum_i (2b_i - 1)(q'_i + 128) = 2 sum b q' + 256 sum b - sum q' - 128 in_features.
     row_constant_[static_cast<size_t>(o)] = 256 * plus - 128 * in;
   }
-}
-
-const char* BinaryDensePlan::kernel_name() const {
-  switch (kernel_) {
-    case Kernel::kPopcount:
-      return "avx512-popcount";
-    case Kernel::kVnni:
-      return "avx512-vnni";
-    case Kernel::kPortable:
-      break;
-  }
-  return "portable";
 }
 
 size_t BinaryDensePlan::ScratchBytes(int images) const {

@@ -43,9 +43,6 @@ class BinaryDensePlan {
   void Run(int images, const int8_t* input, size_t input_stride, int8_t* output,
            size_t output_stride, void* scratch) const;
 
-  // Which kernel the plan runs: "avx512-popcount", "avx512-vnni" or "portable".
-  const char* kernel_name() const;
-
  private:
   enum class Kernel { kPortable, kPopcount, kVnni };
 

@@ -11,9 +11,6 @@
 namespace pynq::accel::cpu::fast {
 namespace {
 
-constexpr size_t kAlign = 64;
-size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
 // ---- The portable kernel: a matrix product over a packed im2col. ----
 //
 // The patch of every output pixel (its in_channels * kernel_h * kernel_w inputs, minus the input
@@ -21,9 +18,9 @@ size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 // pixels and pairs of inputs: x[block][kp][j][lane] holds input 2kp + j of pixel
 // block * kLanes + lane. The weights are packed to match: w2[o][kp] = the int16 pair
 // (w[o][2kp], w[o][2kp + 1]) in one int32. Then acc[o][p] = sum_kp x[kp][0] w0 + x[kp][1] w1: a
-// widening multiply-accumulate of contiguous int16 lanes, which the compiler vectorizes on every
-// target (NEON's vmlal, x86's vpmulld/vpmaddwd). Depth is padded to even with zeros and the pixel
-// count to whole blocks, which adds nothing and is not written out.
+// widening multiply-accumulate of contiguous int16 lanes, vectorized on every target (NEON:
+// vmovl.s16, vmul/vmla.i32; x86: vpmovsxwd, vpmulld). Depth is padded to even with zeros and the
+// pixel count to whole blocks, which adds nothing and is not written out.
 
 // The VNNI kernel's tile (see below).
 constexpr int kTilePixels = 6;    // 16-pixel vectors per tile

@@ -12,9 +12,9 @@
 //     of 6 x 16 pixels by 4 output channels keeps 24 accumulators in registers across every tap.
 //     The input zero point is folded into the bias once: sum (u - (z + 128)) w =
 //     sum u w - (z + 128) sum w. Requantization is vectorized in 64-bit lanes.
-//   * portable (ARM's NEON, other CPUs): an im2col packed into int16 pairs (q - zero point,
-//     0 for padding) times the weights packed as int16 pairs, in loops the compiler vectorizes
-//     (x86: SSE2/AVX2/AVX-512 clones chosen at run time).
+//   * portable (ARM's NEON, other CPUs): an im2col of int16 (q - zero point, 0 for padding) in
+//     pairs of inputs, times the weights packed as int16 pairs, on GCC's generic vectors, which
+//     each target lowers to its own registers (x86: SSE2/AVX2/AVX-512 clones chosen at run time).
 #ifndef PYNQ_ACCEL_CPU_CONV_KERNELS_H_
 #define PYNQ_ACCEL_CPU_CONV_KERNELS_H_
 
@@ -55,9 +55,6 @@ class ConvPlan {
   void Prepare(const int8_t* input, void* scratch) const;
   void Compute(void* scratch, int tile_begin, int tile_end, int8_t* output) const;
   int tiles() const { return (filter_.out_channels + 3) / 4; }
-
-  // "avx512-vnni-direct" or "portable-im2col".
-  const char* kernel_name() const { return vnni_ ? "avx512-vnni-direct" : "portable-im2col"; }
 
  private:
   void InitVnni(const int8_t* filter_data, const int32_t* bias_data);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "accel/cpu/model_plan.h"
+#include "accel/cpu/simd.h"
 #include "tbb/blocked_range.h"
 #include "tbb/enumerable_thread_specific.h"
 #include "tbb/info.h"
@@ -73,8 +74,6 @@ class HeapBatchBuffer final : public BatchBuffer {
   size_t size_;
 };
 
-constexpr size_t kScratchAlign = 64;
-
 // What one Run hands to the threads that run its images; lives on the caller's stack.
 struct BatchJob {
   const models::Model* model;
@@ -104,7 +103,7 @@ class ImageLoop {
     const size_t needed = job.scratch_bytes + kScratchAlign;
     if (scratch.size() < needed) scratch.resize(needed);  // grows once per thread and model size
     auto base = reinterpret_cast<uintptr_t>(scratch.data());
-    base = (base + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+    base = AlignUp(base);
     auto* aligned = reinterpret_cast<int8_t*>(base);
     if (job.plan == nullptr) {
       for (int i = range.begin(); i != range.end(); ++i) {

@@ -9,10 +9,6 @@
 namespace pynq::accel::cpu::fast {
 namespace {
 
-constexpr size_t kAlign = 64;
-
-size_t AlignUp(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
 int8_t Requantize(int32_t acc, int32_t multiplier, int shift, int32_t offset, int32_t lo,
                   int32_t hi) {
   int32_t q = MultiplyByQuantizedMultiplier(acc, multiplier, shift) + offset;

@@ -9,6 +9,7 @@
 
 #include "accel/cpu/fast_kernels.h"
 #include "accel/cpu/kernels.h"
+#include "accel/cpu/simd.h"
 
 namespace pynq::accel::cpu {
 namespace {
@@ -19,9 +20,6 @@ using LayerInfo = ::pynq::models::Model::LayerInfo;
 TensorShape ToTensorShape(const models::Model::Shape& s) {
   return TensorShape{s.channels, s.height, s.width};
 }
-
-constexpr size_t kScratchAlign = 64;
-size_t AlignUp(size_t bytes) { return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign; }
 
 ConvParams ConvParamsOf(const Layer& layer, const LayerInfo& info) {
   const pynq::model::Conv2D& c = layer.conv2d();

@@ -1,4 +1,5 @@
-// Internal to accel/cpu: how the fast kernels pick their instruction sets.
+// Internal to accel/cpu: how the fast kernels pick their instruction sets, and the alignment of
+// the scratch memory they share.
 //
 // On x86 with GCC, portable hot loops are compiled three times (baseline SSE2, AVX2, AVX-512;
 // PYNQ_MULTIVERSION) and the loader picks the best the CPU has; hand-written AVX-512 kernels are
@@ -41,8 +42,20 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
+
+namespace pynq::accel::cpu {
+
+// Every scratch block, and every part of one, starts on a 64-byte boundary (a cache line, and a
+// whole AVX-512 vector).
+constexpr size_t kScratchAlign = 64;
+constexpr size_t AlignUp(size_t bytes) {
+  return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+}
+
+}  // namespace pynq::accel::cpu
 
 namespace pynq::accel::cpu::fast {
 
