@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev prometheus-cpp-dev civetweb libcivetweb-dev libsystemd-dev zlib1g-dev
   libcurl4-openssl-dev python3
   prometheus  # promtool, which the tests use to lint a live /metrics scrape
+  clang libclang-rt-14-dev  # libFuzzer, for the `fuzz` preset
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

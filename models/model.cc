@@ -3,8 +3,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <system_error>
@@ -14,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -500,31 +499,24 @@ Model::Model(pynq::model::ModelFile file)
       file_(std::move(file)) {}
 
 absl::StatusOr<std::unique_ptr<const Model>> Model::LoadFromFile(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such model file"));
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : -1;
-  std::string bytes(size > 0 ? static_cast<size_t>(size) : 0, '\0');
-  if (size < 0 || !in.seekg(0) || !in.read(bytes.data(), size)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot be read"));
-  }
+  PYNQ_ASSIGN_OR_RETURN(const std::string bytes, ReadRegularFile(path, path, kMaxFileBytes));
+  return FromBytes(bytes, path);
+}
+
+absl::StatusOr<std::unique_ptr<const Model>> Model::FromBytes(const std::string& bytes,
+                                                              std::string_view origin) {
+  const std::string name(origin);
   pynq::model::ModelFile file;
   if (!file.ParseFromString(bytes)) {
     const std::string why = DescribeParseFailure(bytes);
     if (!why.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", why));
     }
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a pynq.model.ModelFile: protobuf parsing failed on its ",
+        absl::StrCat(name, ": not a pynq.model.ModelFile: protobuf parsing failed on its ",
                      bytes.size(), " bytes (truncated, or not a model file)"));
   }
-  return FromProto(std::move(file), path);
+  return FromProto(std::move(file), origin);
 }
 
 absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::ModelFile file,

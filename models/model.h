@@ -22,8 +22,18 @@ class Model {
   // Reads and validates the file at `path`. On any problem returns INVALID_ARGUMENT (or NOT_FOUND
   // when the file is missing) with a message naming the file, the layer (index and name) and what
   // is wrong: "model.pb: layer 2 (conv2): weights hold 100 bytes, 16x8x3x3 needs 1152".
+  // Files larger than kMaxFileBytes, and anything but a regular file (a FIFO, a device, a
+  // symbolic-link loop), are refused without being read.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<const Model>> LoadFromFile(
       const std::string& path);
+
+  // Parses and validates a model file's bytes; `origin` names it in error messages.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<const Model>> FromBytes(
+      const std::string& bytes, std::string_view origin);
+
+  // The largest model file read: 64 MiB, far above the zoo's largest (0.4 MB) and a quarter of
+  // what a 512 MB board can spare.
+  static constexpr size_t kMaxFileBytes = size_t{64} << 20;
 
   // Validates an already parsed message; `origin` names it in error messages.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<const Model>> FromProto(

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/strings.h"
 #include "spdlog/spdlog.h"
 
 namespace pynq::server {
@@ -43,12 +44,13 @@ absl::StatusOr<ValidatedInput> ValidateInferRequest(const inference::ModelInferR
   }
   const auto& input = request.inputs(0);
   if (input.name() != expected.name()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown input '", input.name(), "'; model '",
-                                                   config.name(), "' takes '", expected.name(),
-                                                   "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown input '", BoundedForMessage(input.name()), "'; model '",
+                     config.name(), "' takes '", expected.name(), "'"));
   }
   if (input.datatype() != "UINT8") {
-    return bad(absl::StrCat("datatype '", input.datatype(), "', expected UINT8"));
+    return bad(
+        absl::StrCat("datatype '", BoundedForMessage(input.datatype()), "', expected UINT8"));
   }
   // Shape: [N, dims...] with N in 1..max_batch_size.
   const auto& dims = expected.dims();
@@ -111,9 +113,9 @@ absl::StatusOr<ValidatedInput> ValidateInferRequest(const inference::ModelInferR
       } else if (o.name() == kClassOutput) {
         out.outputs.classes = true;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("unknown output '", o.name(),
-                                                       "'; outputs are '", kLogitsOutput, "' and '",
-                                                       kClassOutput, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown output '", BoundedForMessage(o.name()), "'; outputs are '",
+                         kLogitsOutput, "' and '", kClassOutput, "'"));
       }
     }
   }
@@ -199,14 +201,14 @@ absl::StatusOr<const ServedModel*> InferHandler::Find(std::string_view name,
     std::vector<std::string> names;
     for (const auto& [n, m] : models_) names.push_back(n);
     return absl::NotFoundError(
-        absl::StrCat("unknown model '", std::string(name),
+        absl::StrCat("unknown model '", BoundedForMessage(name),
                      "'; the server has: ", names.empty() ? "none" : absl::StrJoin(names, ", ")));
   }
   const ServedModel* m = it->second.get();
   if (!version.empty() && version != m->entry.version) {
-    return absl::NotFoundError(absl::StrCat("model '", std::string(name), "' has no version '",
-                                            std::string(version), "'; served version is '",
-                                            m->entry.version, "'"));
+    return absl::NotFoundError(absl::StrCat("model '", BoundedForMessage(name),
+                                            "' has no version '", BoundedForMessage(version),
+                                            "'; served version is '", m->entry.version, "'"));
   }
   return m;
 }
@@ -216,7 +218,8 @@ void InferHandler::Submit(const inference::ModelInferRequest& request, Clock::ti
                           Reply reply) {
   absl::StatusOr<const ServedModel*> found = Find(request.model_name(), request.model_version());
   if (!found.ok()) {
-    spdlog::debug("request '{}' refused: {}", request.id(), found.status().ToString());
+    spdlog::debug("request '{}' refused: {}", BoundedForMessage(request.id()),
+                  found.status().ToString());
     if (metrics_ != nullptr) metrics_->CountUnknownModel();
     reply(found.status());
     return;
@@ -229,8 +232,8 @@ void InferHandler::Submit(const inference::ModelInferRequest& request, Clock::ti
   }
   const ModelMetrics* metrics = model->metrics;
   auto fail = [&](const absl::Status& status) {
-    spdlog::debug("model {}: request '{}' refused: {}", model->entry.name, request.id(),
-                  status.ToString());
+    spdlog::debug("model {}: request '{}' refused: {}", model->entry.name,
+                  BoundedForMessage(request.id()), status.ToString());
     metrics->CountOutcome(status.code());
     reply(status);
   };
@@ -274,6 +277,8 @@ void InferHandler::Submit(const inference::ModelInferRequest& request, Clock::ti
                                                std::move(keepalive), std::move(done)))
       .IgnoreError();
 }
+
+void InferHandler::StopAccepting() { accepting_.store(false); }
 
 void InferHandler::Drain() {
   accepting_.store(false);

@@ -91,6 +91,9 @@ class InferHandler {
   // True while accepting requests and at least one model is ready.
   bool ready() const { return accepting_.load() && any_ready_; }
 
+  // Refuses new requests (UNAVAILABLE) from now on; queued ones still run.
+  void StopAccepting();
+
   // Refuses new requests (UNAVAILABLE), then runs every queued request to its answer.
   void Drain();
 

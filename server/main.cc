@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "server/server.h"
 #include "server/systemd.h"
 #include "spdlog/spdlog.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   bool allow_metrics = true;
   std::string log_level = "info";
   int drain_ms = static_cast<int>(options.drain_timeout.count());
+  int metrics_timeout_ms = static_cast<int>(options.metrics_request_timeout.count());
 
   CLI::App app{
       "infer-server: serves quantized models over gRPC (KServe Open Inference Protocol v2, "
@@ -63,6 +65,35 @@ int main(int argc, char** argv) {
                  "On SIGTERM/SIGINT, how long to wait for open calls before cancelling them")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  app.add_option("--memory-budget", options.memory_budget_bytes,
+                 "Bytes (suffixes KiB, MiB, GiB) that requests queued or in flight and answers not "
+                 "yet read may hold across all calls; past it requests get RESOURCE_EXHAUSTED and "
+                 "streams stop being read")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--stream-max-bytes", options.stream_limits.max_bytes,
+                 "Bytes one stream may hold (requests and unread answers) before it is not read "
+                 "further until answers drain")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{64} << 10, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--stream-max-in-flight", options.stream_limits.max_in_flight,
+                 "Requests one stream may have unanswered or unread before it is not read further")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-concurrent-streams", options.max_concurrent_streams,
+                 "HTTP/2 streams (calls) one client connection may have open at once")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--metrics-threads", options.metrics_threads,
+                 "Threads serving /metrics (a slow client holds one of them)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--metrics-request-timeout-ms", metrics_timeout_ms,
+                 "How long a /metrics request may take to arrive before its client is dropped")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -73,6 +104,17 @@ int main(int argc, char** argv) {
   options.grpc_address = absl::StrCat(address, ":", grpc_port);
   options.metrics_address = allow_metrics ? absl::StrCat(address, ":", metrics_port) : "";
   options.drain_timeout = std::chrono::milliseconds(drain_ms);
+  options.metrics_request_timeout = std::chrono::milliseconds(metrics_timeout_ms);
+  // protobuf logs (a request with a non-UTF-8 string, say) are a client's doing: debug level,
+  // so a hostile client cannot fill the journal.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        if (level >= google::protobuf::LOGLEVEL_FATAL) {
+          spdlog::critical("protobuf {}:{}: {}", file, line, message);
+        } else {
+          spdlog::debug("protobuf: {}", message);
+        }
+      });
 
   // Block the stop signals in every thread (the ones started below inherit the mask); this
   // thread takes them synchronously with sigwait.

@@ -1,21 +1,35 @@
 #include "server/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <system_error>
+#include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
 namespace pynq::server {
 namespace {
 
-// The standard process_* families, read from /proc when scraped (not on the request path).
-class ProcessCollector final : public prometheus::Collectable {
+namespace fs = std::filesystem;
+
+// The standard process_* families and the memory budget's gauges, read when scraped (not on
+// the request path).
+class ServerCollector final : public prometheus::Collectable {
  public:
+  explicit ServerCollector(const MemoryBudget* budget) : budget_(budget) {}
+
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> out;
     long pages_total = 0;
@@ -25,30 +39,95 @@ class ProcessCollector final : public prometheus::Collectable {
       std::fclose(f);
     }
     const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-    out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-                        pages_resident * page));
-    out.push_back(
-        Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", pages_total * page));
-    out.push_back(Gauge("process_start_time_seconds",
-                        "Start time of the process since the Unix epoch in seconds.",
-                        start_time_seconds_));
+    out.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.",
+                         prometheus::MetricType::Gauge, pages_resident * page));
+    out.push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                         prometheus::MetricType::Gauge, pages_total * page));
+    out.push_back(Single("process_start_time_seconds",
+                         "Start time of the process since the Unix epoch in seconds.",
+                         prometheus::MetricType::Gauge, start_time_seconds_));
+    if (budget_ != nullptr) {
+      out.push_back(Single("pynq_server_memory_budget_bytes",
+                           "The memory budget for queued requests and unread answers.",
+                           prometheus::MetricType::Gauge, static_cast<double>(budget_->limit())));
+      out.push_back(Single("pynq_server_memory_budget_used_bytes",
+                           "Bytes of the memory budget held by queued requests and unread answers.",
+                           prometheus::MetricType::Gauge, static_cast<double>(budget_->used())));
+      out.push_back(Single("pynq_server_memory_budget_refusals_total",
+                           "Requests refused (RESOURCE_EXHAUSTED) because the budget was full.",
+                           prometheus::MetricType::Counter,
+                           static_cast<double>(budget_->refusals())));
+    }
     return out;
   }
 
  private:
-  static prometheus::MetricFamily Gauge(const char* name, const char* help, double value) {
+  static prometheus::MetricFamily Single(const char* name, const char* help,
+                                         prometheus::MetricType type, double value) {
     prometheus::MetricFamily family;
     family.name = name;
     family.help = help;
-    family.type = prometheus::MetricType::Gauge;
+    family.type = type;
     family.metric.emplace_back();
-    family.metric.back().gauge.value = value;
+    if (type == prometheus::MetricType::Counter) {
+      family.metric.back().counter.value = value;
+    } else {
+      family.metric.back().gauge.value = value;
+    }
     return family;
   }
 
+  const MemoryBudget* const budget_;
   const double start_time_seconds_ =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 };
+
+// Wakes the civetweb threads serving `port` in this process: shuts down every accepted
+// connection on it (its worker's poll returns) and connects once to its listening socket (the
+// master thread's poll returns). Sockets are found through /proc/self/fd by their local port.
+void WakeListenerAndWorkers(int port) {
+  if (port <= 0) return;
+  std::vector<sockaddr_storage> listeners;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(it->path().filename().string(), &fd)) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
+    int local_port = -1;
+    if (local.ss_family == AF_INET) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+    } else if (local.ss_family == AF_INET6) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+    }
+    if (local_port != port) continue;
+    int listening = 0;
+    socklen_t optlen = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0) continue;
+    if (listening != 0) {
+      listeners.push_back(local);
+    } else {
+      shutdown(fd, SHUT_RDWR);
+    }
+  }
+  for (sockaddr_storage& addr : listeners) {
+    // A wildcard listener is reached on loopback.
+    if (addr.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+      if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+      if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+    }
+    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    const socklen_t len = addr.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    // Non-blocking: the SYN is enough to wake the poll; the result does not matter.
+    connect(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+    close(fd);
+  }
+}
 
 // Outcome label values: "success" for OK, else the status code's name in snake case.
 std::string OutcomeLabel(int code) {
@@ -120,20 +199,46 @@ ModelMetrics* ServerMetrics::AddModel(const std::string& model, const std::strin
   return models_.back().get();
 }
 
-absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsEndpoint(
-    const std::string& address, const std::shared_ptr<prometheus::Registry>& registry) {
-  static const auto* const kProcess =
-      new std::shared_ptr<ProcessCollector>(std::make_shared<ProcessCollector>());
-  std::unique_ptr<prometheus::Exposer> exposer;
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
+    const MetricsEndpointOptions& options, const std::shared_ptr<prometheus::Registry>& registry) {
+  // civetweb's own option names; keep-alive stays off (its default), so every scrape is one
+  // connection and a thread is never parked on an idle kept-alive socket.
+  std::vector<std::string> civetweb{
+      "listening_ports",    options.address,
+      "num_threads",        std::to_string(std::max(1, options.threads)),
+      "request_timeout_ms", std::to_string(options.request_timeout.count()),
+  };
+  std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
+  endpoint->collector_ = std::make_shared<ServerCollector>(options.budget);
   try {
-    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+    endpoint->exposer_ = std::make_unique<prometheus::Exposer>(std::move(civetweb));
   } catch (const std::exception& e) {
     // civetweb throws when it cannot bind; this is the only exception we let cross into us.
-    return absl::FailedPreconditionError("cannot serve metrics on " + address + ": " + e.what());
+    return absl::FailedPreconditionError("cannot serve metrics on " + options.address + ": " +
+                                         e.what());
   }
-  exposer->RegisterCollectable(registry);
-  exposer->RegisterCollectable(*kProcess);
-  return exposer;
+  endpoint->exposer_->RegisterCollectable(registry);
+  endpoint->exposer_->RegisterCollectable(endpoint->collector_);
+  const std::vector<int> ports = endpoint->exposer_->GetListeningPorts();
+  endpoint->port_ = ports.empty() ? 0 : ports.front();
+  return endpoint;
+}
+
+void MetricsEndpoint::Stop() {
+  if (exposer_ == nullptr) return;
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    exposer_.reset();  // mg_stop: sets the stop flag, then joins civetweb's threads
+    stopped.store(true);
+  });
+  // Until they are joined, nudge civetweb's threads so they see the flag now. Gives up after
+  // 3 s (civetweb then stops on its own within its 2 s poll quantum).
+  for (int i = 0; i < 300 && !stopped.load(); ++i) {
+    WakeListenerAndWorkers(port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stopper.join();
+  collector_.reset();
 }
 
 }  // namespace pynq::server

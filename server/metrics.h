@@ -5,6 +5,7 @@
 #define PYNQ_SERVER_METRICS_H_
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/memory_budget.h"
 
 namespace pynq::server {
 
@@ -72,10 +74,44 @@ class ServerMetrics {
   std::vector<std::unique_ptr<ModelMetrics>> models_;
 };
 
-// Serves `registry` (and the process collector) at http://address/metrics. FAILED_PRECONDITION
-// with the reason when the port cannot be bound.
-[[nodiscard]] absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsEndpoint(
-    const std::string& address, const std::shared_ptr<prometheus::Registry>& registry);
+struct MetricsEndpointOptions {
+  std::string address;  // host:port; port 0 picks a free one
+  // civetweb worker threads: each serves one connection at a time, so a slow client holds
+  // one thread, never the endpoint.
+  int threads = 4;
+  // The longest a request may take to arrive, headers included; an idle or trickling client
+  // is disconnected after it.
+  std::chrono::milliseconds request_timeout{5000};
+  const MemoryBudget* budget = nullptr;  // exported when set; must outlive the endpoint
+};
+
+// A running /metrics endpoint (prometheus-cpp's Exposer on civetweb). Thread-compatible.
+class MetricsEndpoint {
+ public:
+  // Serves `registry`, the process_* families and the memory budget's gauges at
+  // http://address/metrics. FAILED_PRECONDITION with the reason when the port cannot be bound.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(
+      const MetricsEndpointOptions& options, const std::shared_ptr<prometheus::Registry>& registry);
+
+  MetricsEndpoint(const MetricsEndpoint&) = delete;
+  MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
+  ~MetricsEndpoint() { Stop(); }
+
+  int port() const { return port_; }
+
+  // Stops serving, within a few tens of milliseconds: civetweb's threads only look at its stop
+  // flag between 2-second polls, so Stop wakes them, the listener by connecting to it and the
+  // workers by shutting down the connections they hold (an idle or trickling client's).
+  // Idempotent.
+  void Stop();
+
+ private:
+  MetricsEndpoint() = default;
+
+  std::shared_ptr<prometheus::Collectable> collector_;  // the exposer holds it weakly
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
 
 }  // namespace pynq::server
 

@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -37,55 +38,104 @@ std::string DimsString(const google::protobuf::RepeatedField<int64_t>& dims) {
   return absl::StrCat("[", absl::StrJoin(dims, ","), "]");
 }
 
-// The highest numeric version folder under `dir`, or "" when there is none.
-std::string LatestVersion(const fs::path& dir) {
-  int64_t best = -1;
+// What `path` is, following symbolic links; the error (ELOOP for a loop, EACCES, ...) when it
+// cannot be told. Never throws.
+absl::StatusOr<fs::file_type> TypeOf(const fs::path& path, const std::string& display_name) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
+  const fs::file_status st = fs::status(path, ec);
+  if (ec && st.type() != fs::file_type::not_found) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(display_name, ": cannot be read: ", ec.message()));
+  }
+  return st.type();
+}
+
+// The names in directory `dir`, sorted. Never throws.
+absl::StatusOr<std::vector<std::string>> ListDirectory(const fs::path& dir,
+                                                       const std::string& display_name) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(display_name, ": cannot be listed: ", ec.message()));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The highest numeric version folder of model folder `dir` ("" when there is none).
+// FAILED_PRECONDITION when a numeric entry cannot be examined (a symbolic-link loop): a
+// version that cannot be read must not silently leave an older one served.
+absl::StatusOr<std::string> LatestVersion(const fs::path& dir, const std::string& name) {
+  PYNQ_ASSIGN_OR_RETURN(const std::vector<std::string> names, ListDirectory(dir, name));
+  int64_t best = -1;
+  for (const std::string& n : names) {
     int64_t v = 0;
-    if (e.is_directory() && absl::SimpleAtoi(e.path().filename().string(), &v) && v > best)
-      best = v;
+    if (!absl::SimpleAtoi(n, &v) || v < 0) continue;
+    PYNQ_ASSIGN_OR_RETURN(const fs::file_type type, TypeOf(dir / n, absl::StrCat(name, "/", n)));
+    if (type == fs::file_type::directory && v > best) best = v;
   }
   return best < 0 ? "" : std::to_string(best);
 }
 
-ModelEntry LoadOne(const fs::path& dir) {
+// A config may name its model file, but only as a file inside the version folder.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+// Loads model folder `root`/`name`; every problem ends up in the entry's status.
+ModelEntry LoadOne(const fs::path& root, const std::string& name) {
   ModelEntry entry;
-  entry.name = dir.filename().string();
-  const fs::path config_path = dir / "config.pbtxt";
-  absl::StatusOr<config::ModelConfig> config = ParseModelConfig(config_path.string());
-  if (!config.ok()) {
-    entry.status = config.status();
-    return entry;
-  }
+  entry.name = name;
+  const fs::path dir = root / name;
+  entry.path = dir.string();
+  auto fail = [&entry](absl::Status status) {
+    entry.status = std::move(status);
+    return std::move(entry);
+  };
+  const std::string config_name = absl::StrCat(name, "/config.pbtxt");
+  absl::StatusOr<std::string> text =
+      ReadRegularFile((dir / "config.pbtxt").string(), config_name, kMaxConfigBytes);
+  if (!text.ok()) return fail(text.status());
+  absl::StatusOr<config::ModelConfig> config = ParseModelConfigText(*text, config_name);
+  if (!config.ok()) return fail(config.status());
   entry.config = *std::move(config);
   if (entry.config.name().empty()) entry.config.set_name(entry.name);
   if (entry.config.name() != entry.name) {
-    entry.status = absl::InvalidArgumentError(
-        absl::StrCat(config_path.string(), ": name '", entry.config.name(),
-                     "' differs from its folder name '", entry.name, "'"));
-    return entry;
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat(config_name, ": name '", BoundedForMessage(entry.config.name()),
+                     "' differs from its folder name '", entry.name, "'")));
   }
-  entry.version = LatestVersion(dir);
+  absl::StatusOr<std::string> version = LatestVersion(dir, name);
+  if (!version.ok()) return fail(version.status());
+  entry.version = *std::move(version);
   if (entry.version.empty()) {
-    entry.status = absl::NotFoundError(
-        absl::StrCat(dir.string(), ": no version folder (expected ", dir.string(), "/1/)"));
-    return entry;
+    return fail(
+        absl::NotFoundError(absl::StrCat(name, ": no version folder (expected ", name, "/1/)")));
   }
   const std::string file = entry.config.default_model_filename().empty()
                                ? "model.pb"
                                : entry.config.default_model_filename();
-  absl::StatusOr<std::unique_ptr<const models::Model>> model =
-      models::Model::LoadFromFile((dir / entry.version / file).string());
-  if (!model.ok()) {
-    entry.status = model.status();
-    return entry;
+  if (!IsPlainFileName(file)) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat(config_name, ": default_model_filename '", BoundedForMessage(file),
+                     "' must be a file name inside the version folder")));
   }
+  const std::string model_name = absl::StrCat(name, "/", entry.version, "/", file);
+  absl::StatusOr<std::string> bytes = ReadRegularFile((dir / entry.version / file).string(),
+                                                      model_name, models::Model::kMaxFileBytes);
+  if (!bytes.ok()) return fail(bytes.status());
+  absl::StatusOr<std::unique_ptr<const models::Model>> model =
+      models::Model::FromBytes(*bytes, model_name);
+  if (!model.ok()) return fail(model.status());
   absl::Status reconciled = ReconcileConfig(**model, entry.config);
   if (!reconciled.ok()) {
-    entry.status =
-        absl::InvalidArgumentError(absl::StrCat(config_path.string(), ": ", reconciled.message()));
-    return entry;
+    return fail(absl::InvalidArgumentError(absl::StrCat(config_name, ": ", reconciled.message())));
   }
   entry.model = std::move(*model);
   return entry;
@@ -94,16 +144,17 @@ ModelEntry LoadOne(const fs::path& dir) {
 }  // namespace
 
 absl::StatusOr<config::ModelConfig> ParseModelConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the model config"));
-  std::stringstream text;
-  text << in.rdbuf();
+  PYNQ_ASSIGN_OR_RETURN(const std::string text, ReadRegularFile(path, path, kMaxConfigBytes));
+  return ParseModelConfigText(text, path);
+}
 
+absl::StatusOr<config::ModelConfig> ParseModelConfigText(const std::string& text,
+                                                         const std::string& path) {
   config::ModelConfig config;
   google::protobuf::TextFormat::Parser parser;
   FirstError errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &config)) {
+  if (!parser.ParseFromString(text, &config)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", errors.error()));
   }
   auto bad = [&path](const std::string& what) {
@@ -194,17 +245,26 @@ absl::Status ReconcileConfig(const models::Model& model, config::ModelConfig& co
 }
 
 absl::StatusOr<std::vector<ModelEntry>> LoadRepository(const std::string& root) {
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) {
+  PYNQ_ASSIGN_OR_RETURN(const fs::file_type type, TypeOf(root, "model repository"));
+  if (type != fs::file_type::directory) {
     return absl::NotFoundError(absl::StrCat("model repository '", root, "' is not a directory"));
   }
-  std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    if (e.is_directory()) dirs.push_back(e.path());
-  }
-  std::sort(dirs.begin(), dirs.end());
+  PYNQ_ASSIGN_OR_RETURN(const std::vector<std::string> names,
+                        ListDirectory(root, absl::StrCat("model repository '", root, "'")));
   std::vector<ModelEntry> entries;
-  for (const fs::path& dir : dirs) entries.push_back(LoadOne(dir));
+  for (const std::string& name : names) {
+    if (name.front() == '.') continue;
+    absl::StatusOr<fs::file_type> t = TypeOf(fs::path(root) / name, name);
+    if (!t.ok()) {  // a symbolic-link loop, a folder we may not enter: a bad model
+      ModelEntry bad;
+      bad.name = name;
+      bad.path = (fs::path(root) / name).string();
+      bad.status = t.status();
+      entries.push_back(std::move(bad));
+    } else if (*t == fs::file_type::directory) {
+      entries.push_back(LoadOne(root, name));
+    }
+  }
   return entries;
 }
 

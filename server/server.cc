@@ -1,6 +1,13 @@
 #include "server/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +19,45 @@ namespace pynq::server {
 namespace {
 
 constexpr int kDefaultInstances = 2;
+constexpr int kAnswerHeadroomBytes = 1 << 20;
+// Calls that arrive while gRPC stops are still answered (UNAVAILABLE) for this long.
+constexpr auto kLateCallGrace = std::chrono::milliseconds(100);
+
+// Why gRPC could not listen on `address` (host:port): binds a probe socket the way gRPC would
+// and names the error, so "address already in use" reaches the operator in words.
+std::string WhyCannotListen(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return "expected host:port";
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) return absl::StrCat("cannot resolve it: ", gai_strerror(rc));
+  std::string why = "gRPC refused it (see its log above)";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      const int err = errno;
+      why = err == EADDRINUSE
+                ? "the port is in use (is another infer-server running? only one may listen)"
+                : absl::StrCat("bind failed: ", std::strerror(err));
+      close(fd);
+      break;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
+}
 constexpr char kVersion[] = "0.1.0";
 
 BatchingOptions BatchingFromConfig(const config::ModelConfig& config) {
@@ -38,6 +84,7 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   std::unique_ptr<InferenceServer> server(new InferenceServer());
   server->options_ = options;
   server->metrics_ = std::make_unique<ServerMetrics>();
+  server->budget_ = std::make_unique<MemoryBudget>(options.memory_budget_bytes);
 
   accel::cpu::CpuBackend::Options cpu_options;
   cpu_options.threads = options.cpu_threads;
@@ -76,7 +123,8 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
           e.config.max_batch_size(), e.config.dynamic_batching().max_queue_delay_microseconds(),
           InstancesFromConfig(e.config), server->cpu_->name());
     } else {
-      spdlog::error("model {} NOT READY (serving the others): {}", e.name, e.status.ToString());
+      spdlog::error("model {} NOT READY (serving the others): {} [folder {}]", e.name,
+                    e.status.ToString(), e.path);
     }
     model->metadata = BuildMetadata(e);
     served.push_back(std::move(model));
@@ -86,31 +134,47 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
                                                       "' could be loaded (see the errors above)"));
   }
   server->handler_ = std::make_unique<InferHandler>(std::move(served), server->metrics_.get());
-  server->service_ = std::make_unique<InferenceService>(server->handler_.get(), kVersion);
+  server->service_ = std::make_unique<InferenceService>(
+      server->handler_.get(), server->budget_.get(), options.stream_limits, kVersion);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(),
                            &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // An answer echoes its request's id and adds at most max_batch_size * classes outputs, so it
+  // can outgrow the largest request by a little, never by a megabyte.
+  builder.SetMaxSendMessageSize(options.max_message_bytes + kAnswerHeadroomBytes);
+  // gRPC enables SO_REUSEPORT by default, which lets a second server bind the same port and
+  // take half the connections: one port, one server.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  // HTTP/2 flow control is what bounds the bytes gRPC takes off a stream the server has stopped
+  // reading. BDP probing grows those windows to tens of MB per stream (measured: 182 MB held
+  // by three unread streams); without it they stay at gRPC's 64 KiB lookahead.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.RegisterService(server->service_.get());
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || server->grpc_port_ == 0) {
     // Leave nothing running: drain the runners before failing.
     server->handler_->Drain();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot listen for gRPC on ", options.grpc_address, " (address in use or not local?)"));
+    return absl::FailedPreconditionError(absl::StrCat("cannot listen for gRPC on ",
+                                                      options.grpc_address, ": ",
+                                                      WhyCannotListen(options.grpc_address)));
   }
   if (!options.metrics_address.empty()) {
-    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> exposer =
-        StartMetricsEndpoint(options.metrics_address, server->metrics_->registry());
+    MetricsEndpointOptions endpoint;
+    endpoint.address = options.metrics_address;
+    endpoint.threads = options.metrics_threads;
+    endpoint.request_timeout = options.metrics_request_timeout;
+    endpoint.budget = server->budget_.get();
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> exposer =
+        MetricsEndpoint::Start(endpoint, server->metrics_->registry());
     if (!exposer.ok()) {
       server->Shutdown();
       return exposer.status();
     }
-    server->exposer_ = std::move(*exposer);
-    const std::vector<int> ports = server->exposer_->GetListeningPorts();
-    server->metrics_port_ = ports.empty() ? 0 : ports.front();
+    server->metrics_endpoint_ = std::move(*exposer);
+    server->metrics_port_ = server->metrics_endpoint_->port();
   }
   spdlog::info("infer-server {} serving {} of {} model(s): gRPC on port {}, metrics on {}",
                kVersion, ready, server->handler_->models().size(), server->grpc_port_,
@@ -124,16 +188,31 @@ InferenceServer::~InferenceServer() { Shutdown(); }
 
 void InferenceServer::Shutdown() {
   std::call_once(shutdown_once_, [this] {
+    const Clock::time_point deadline = Clock::now() + options_.drain_timeout;
+    // Beside the drain, not after it: scrapes during a drain are not worth its time.
+    std::thread metrics_stop([this] {
+      if (metrics_endpoint_ != nullptr) metrics_endpoint_->Stop();
+    });
     if (grpc_ != nullptr) {
-      spdlog::info("shutting down: no new calls; waiting up to {} ms for open calls",
-                   options_.drain_timeout.count());
-      // Waits for open calls; those still open at the deadline are cancelled. The runners keep
-      // working meanwhile, so every queued request is answered.
-      grpc_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
+      spdlog::info(
+          "shutting down: new requests get UNAVAILABLE; waiting up to {} ms for {} open "
+          "call(s)",
+          options_.drain_timeout.count(), service_->open_calls());
+      // Our own refusals first: gRPC, once shut down, cancels the calls it still accepts.
+      handler_->StopAccepting();
+      service_->BeginDrain();
+      const bool drained = service_->WaitForCalls(deadline);
+      if (!drained) {
+        spdlog::warn("drain timeout: cancelling {} call(s) still open", service_->open_calls());
+      }
+      // The runners keep working until Drain below, so every queued request is answered.
+      const auto grace = drained ? kLateCallGrace : Clock::duration::zero();
+      grpc_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(grace));
     }
     if (handler_ != nullptr) handler_->Drain();
     if (grpc_ != nullptr) grpc_->Wait();
-    exposer_.reset();
+    metrics_stop.join();
     spdlog::info("shutdown complete");
   });
 }

@@ -14,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/infer_handler.h"
+#include "server/memory_budget.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -31,6 +32,16 @@ struct ServerOptions {
   int max_message_bytes = 4 << 20;
   // How long Shutdown waits for open calls before cancelling them.
   std::chrono::milliseconds drain_timeout{15000};
+  // The server-wide memory budget (server/memory_budget.h): requests queued or in flight and
+  // answers not yet taken, across every call. 64 MiB: an eighth of a PYNQ-Z1's 512 MB.
+  size_t memory_budget_bytes = size_t{64} << 20;
+  StreamLimits stream_limits;
+  // HTTP/2 streams (calls) one connection may have open at once.
+  int max_concurrent_streams = 64;
+  // The metrics endpoint's civetweb threads, and how long one request may take to arrive
+  // (an idle or slow client is dropped after it).
+  int metrics_threads = 4;
+  std::chrono::milliseconds metrics_request_timeout{5000};
 };
 
 // Thread-safe: Shutdown may be called from any thread, once the server started.
@@ -53,19 +64,27 @@ class InferenceServer {
   // The server's metrics registry (also served at /metrics when enabled).
   const std::shared_ptr<prometheus::Registry>& registry() const { return metrics_->registry(); }
 
-  // Stops accepting calls, answers everything in flight, stops the workers. Idempotent.
+  // Stops taking requests (new ones get UNAVAILABLE), waits up to drain_timeout for open calls
+  // to be answered and end, cancels what is left, stops the workers and the metrics endpoint.
+  // Returns within drain_timeout + kShutdownMarginMs. Idempotent.
   void Shutdown();
+
+  // What Shutdown may take beyond drain_timeout: gRPC's and civetweb's own stopping.
+  static constexpr int kShutdownMarginMs = 500;
+
+  const MemoryBudget& budget() const { return *budget_; }
 
  private:
   InferenceServer() = default;
 
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<MemoryBudget> budget_;
   std::unique_ptr<accel::Backend> cpu_;
   std::unique_ptr<InferHandler> handler_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
   std::once_flag shutdown_once_;

@@ -15,9 +15,9 @@ namespace {
 // kVnni 2 vectors of 16 channels (int32 lanes); both 32 channels per group.
 constexpr int kGroupRows = 32;
 constexpr int kPopcountVectors = 4;
-constexpr int kPopcountImages = 4;  // images per pass: 4 x 4 accumulators
+[[maybe_unused]] constexpr int kPopcountImages = 4;  // images per pass: 4 x 4 accumulators
 constexpr int kVnniVectors = 2;
-constexpr int kVnniImages = 8;  // 2 x 8 accumulators
+[[maybe_unused]] constexpr int kVnniImages = 8;  // 2 x 8 accumulators
 
 int PlanesOf(const BinaryDenseParams& p) { return p.input_bipolar ? 1 : p.input_bits; }
 

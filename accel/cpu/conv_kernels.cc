@@ -23,8 +23,8 @@ namespace {
 // pixel count to whole blocks, which adds nothing and is not written out.
 
 // The VNNI kernel's tile (see below).
-constexpr int kTilePixels = 6;    // 16-pixel vectors per tile
-constexpr int kTileChannels = 4;  // output channels per tile: 6 x 4 accumulators
+[[maybe_unused]] constexpr int kTilePixels = 6;    // 16-pixel vectors per tile
+[[maybe_unused]] constexpr int kTileChannels = 4;  // output channels per tile: 6 x 4
 
 constexpr int kLanes = 16;      // pixels per block
 constexpr int kRowStep = 4;     // output channels per pass

@@ -1,9 +1,12 @@
 #include "server/model_repository.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -14,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The repository root: $PYNQ_SOURCE_DIR, else the tree the test was built from.
 std::string SourceDir() {
@@ -137,6 +141,42 @@ TEST_F(ModelRepositoryTest, ABrokenModelDoesNotStopTheOthers) {
   EXPECT_TRUE((*entries)[0].status.ok());  // sorted: good, missing-version, truncated
   EXPECT_THAT(std::string((*entries)[1].status.message()), HasSubstr("no version folder"));
   EXPECT_THAT(std::string((*entries)[2].status.message()), HasSubstr("truncated/1/model.pb"));
+}
+
+TEST_F(ModelRepositoryTest, TrapsInTheRepositoryMarkOnlyTheirModelNotReady) {
+  AddModel("good", Config("good"));
+  fs::create_directory_symlink("loop", root_ / "loop");
+  AddModel("version-loop", Config("version-loop"));
+  fs::create_directory_symlink("7", root_ / "version-loop/7");
+  AddModel("fifo", Config("fifo"));
+  fs::remove(root_ / "fifo/config.pbtxt");
+  ASSERT_EQ(mkfifo((root_ / "fifo/config.pbtxt").c_str(), 0600), 0);
+  AddModel("model-is-fifo", Config("model-is-fifo"));
+  fs::remove(root_ / "model-is-fifo/1/model.pb");
+  ASSERT_EQ(mkfifo((root_ / "model-is-fifo/1/model.pb").c_str(), 0600), 0);
+  AddModel("escape", Config("escape", "default_model_filename: \"../../good/1/model.pb\""));
+  AddModel("huge", Config("huge", "# " + std::string(kMaxConfigBytes, 'x')));
+  std::ofstream(root_ / "README") << "not a model";  // plain files at the top are skipped
+  fs::create_directories(root_ / ".hidden");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto entries = LoadRepository(root_.string());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::map<std::string, std::string> why;
+  for (const ModelEntry& e : *entries) {
+    why[e.name] = std::string(e.status.message());
+    // Clients may read the reason: no path on this machine in it.
+    EXPECT_THAT(why[e.name], Not(HasSubstr(root_.string()))) << e.name;
+  }
+  ASSERT_EQ(why.size(), 7u);
+  EXPECT_EQ(why["good"], "");
+  EXPECT_THAT(why["loop"], HasSubstr("loop: cannot be read: Too many levels of symbolic links"));
+  EXPECT_THAT(why["version-loop"], HasSubstr("version-loop/7: cannot be read"));
+  EXPECT_THAT(why["fifo"], HasSubstr("fifo/config.pbtxt is a FIFO"));
+  EXPECT_THAT(why["model-is-fifo"], HasSubstr("model-is-fifo/1/model.pb is a FIFO"));
+  EXPECT_THAT(why["escape"], HasSubstr("must be a file name inside the version folder"));
+  EXPECT_THAT(why["huge"], HasSubstr("huge/config.pbtxt holds"));
 }
 
 TEST_F(ModelRepositoryTest, AMissingRepositoryIsNotFound) {
