@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
@@ -171,11 +172,17 @@ class StreamInfer final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
     StartReadThenCheck();
   }
 
-  // The server is shutting down: read no more; end once what is in flight is written.
-  // Called under the service's lock: does not call back into the service.
-  void Drain() {
-    FinishIfDone([this] { draining_ = true; });
+  // The server is shutting down: read no more; end once what is in flight is written. Called
+  // under the service's lock, so it only marks the stream: true when nothing is in flight and
+  // the caller must call Finish() after releasing that lock (the stream cannot end before).
+  [[nodiscard]] bool Drain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    return ShouldFinishLocked();
   }
+
+  // Ends a stream that Drain() said was done.
+  void FinishDrained() { Finish(FinalStatus()); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // client half-closed, or the call is gone
@@ -389,7 +396,8 @@ void InferenceService::CallStarted(StreamInfer* stream) {
   ++open_calls_;
   if (stream != nullptr) {
     streams_.insert(stream);
-    if (draining_) stream->Drain();
+    // Its first read has not started: it cannot be done yet, it will see the flag.
+    if (draining_) static_cast<void>(stream->Drain());
   }
 }
 
@@ -400,12 +408,18 @@ void InferenceService::CallDone(StreamInfer* stream) {
 }
 
 void InferenceService::BeginDrain() {
-  // OnDone, which takes mu_ in CallDone, never runs inside Finish (gRPC schedules it), so the
-  // streams may be told under the lock, which keeps each of them alive meanwhile.
-  std::lock_guard<std::mutex> lock(mu_);
-  if (draining_) return;
-  draining_ = true;
-  for (StreamInfer* s : streams_) s->Drain();
+  std::vector<StreamInfer*> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) return;
+    draining_ = true;
+    for (StreamInfer* s : streams_) {
+      if (s->Drain()) done.push_back(s);
+    }
+  }
+  // Outside the lock: no lock is held across a gRPC operation. Each of these streams stays
+  // alive until its Finish, which only this loop calls.
+  for (StreamInfer* s : done) s->FinishDrained();
 }
 
 bool InferenceService::WaitForCalls(std::chrono::steady_clock::time_point deadline) {

@@ -9,6 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using pynq::fuzz::Check;
+  pynq::fuzz::ZooModel();  // loads it once, and silences protobuf's logging
   if (size > pynq::server::kMaxConfigBytes) return 0;  // the loader refuses these unread
   const std::string text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<pynq::config::ModelConfig> config =

@@ -10,6 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using pynq::fuzz::Check;
+  pynq::fuzz::ZooModel();  // loads it once, and silences protobuf's logging
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<std::unique_ptr<const pynq::models::Model>> model =
       pynq::models::Model::FromBytes(bytes, "fuzz/1/model.pb");

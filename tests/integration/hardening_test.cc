@@ -53,9 +53,19 @@ grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
   return stub.ModelInfer(&context, request, &response);
 }
 
-// Sends SIGTERM and expects a clean exit within `limit`; returns how long it took.
+// Checks the server's RSS against the attack bound (release builds).
+void ExpectRssWithinBound(const testing::ServerProcess& server) {
+  if (testing::kSanitized) return;
+  const int64_t rss = server.Rss();
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, testing::kAttackRssBoundBytes) << "server RSS " << (rss >> 20) << " MiB";
+}
+
+// Checks the RSS, sends SIGTERM and expects a clean exit within `limit`; returns how long it
+// took.
 std::chrono::milliseconds StopWithin(testing::ServerProcess& server,
                                      std::chrono::milliseconds limit) {
+  ExpectRssWithinBound(server);
   const auto start = std::chrono::steady_clock::now();
   server.Signal(SIGTERM);
   const std::optional<int> status = server.Wait(limit + std::chrono::seconds(30));
@@ -220,6 +230,8 @@ TEST(MetricsEndpointTest, IdleAndTricklingClientsDoNotBlockScrapes) {
   }
   stop = true;
   trickle.join();
+  auto stub = testing::Connect(server.grpc_port());
+  EXPECT_TRUE(Infer(*stub, Good()).ok());
   StopWithin(server, std::chrono::seconds(5));
 }
 

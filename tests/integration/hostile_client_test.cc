@@ -47,8 +47,12 @@ class HostileClientTest : public ::testing::Test {
     stub_ = inference::GRPCInferenceService::NewStub(channel_);
   }
 
+  // After every attack: the server still answers a good request, and its RSS is within the
+  // bound; then it stops cleanly on SIGTERM.
   void TearDown() override {
     if (server_ == nullptr) return;
+    ExpectGoodRequestAnswered();
+    ExpectRssBelow(testing::kAttackRssBoundBytes, "after the attack");
     if (HasFailure()) std::printf("server log:\n%s\n", server_->log().c_str());
     server_->Signal(SIGTERM);
     const std::optional<int> status = server_->Wait(std::chrono::seconds(30));
