@@ -143,22 +143,17 @@ ModelEntry LoadOne(const fs::path& root, const std::string& name) {
 
 }  // namespace
 
-absl::StatusOr<config::ModelConfig> ParseModelConfig(const std::string& path) {
-  PYNQ_ASSIGN_OR_RETURN(const std::string text, ReadRegularFile(path, path, kMaxConfigBytes));
-  return ParseModelConfigText(text, path);
-}
-
 absl::StatusOr<config::ModelConfig> ParseModelConfigText(const std::string& text,
-                                                         const std::string& path) {
+                                                         const std::string& display_name) {
   config::ModelConfig config;
   google::protobuf::TextFormat::Parser parser;
   FirstError errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, &config)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", errors.error()));
+    return absl::InvalidArgumentError(absl::StrCat(display_name, ": ", errors.error()));
   }
-  auto bad = [&path](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
+  auto bad = [&display_name](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(display_name, ": ", what));
   };
   if (!config.platform().empty() && config.platform() != "pynq_quantized") {
     return bad(

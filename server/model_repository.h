@@ -33,12 +33,9 @@ struct ModelEntry {
 // The largest config.pbtxt read (Triton configs are a few hundred bytes).
 inline constexpr size_t kMaxConfigBytes = 256 << 10;
 
-// Parses one config.pbtxt (protobuf text format) and checks what can be checked without the
-// model file. INVALID_ARGUMENT naming the file, line and column, or the field at fault; the
-// errors of ReadRegularFile (common/file_util.h) for a file that is not read at all.
-[[nodiscard]] absl::StatusOr<config::ModelConfig> ParseModelConfig(const std::string& path);
-
-// The same for a config's text; `display_name` names it in messages.
+// Parses the text of one config.pbtxt (protobuf text format) and checks what can be checked
+// without the model file. INVALID_ARGUMENT naming `display_name`, the line and column, or the
+// field at fault.
 [[nodiscard]] absl::StatusOr<config::ModelConfig> ParseModelConfigText(
     const std::string& text, const std::string& display_name);
 

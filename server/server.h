@@ -12,7 +12,6 @@
 #include "absl/status/statusor.h"
 #include "accel/backend.h"
 #include "grpcpp/grpcpp.h"
-#include "prometheus/exposer.h"
 #include "server/infer_handler.h"
 #include "server/memory_budget.h"
 #include "server/metrics.h"
@@ -71,8 +70,6 @@ class InferenceServer {
 
   // What Shutdown may take beyond drain_timeout: gRPC's and civetweb's own stopping.
   static constexpr int kShutdownMarginMs = 500;
-
-  const MemoryBudget& budget() const { return *budget_; }
 
  private:
   InferenceServer() = default;

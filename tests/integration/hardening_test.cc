@@ -53,19 +53,11 @@ grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
   return stub.ModelInfer(&context, request, &response);
 }
 
-// Checks the server's RSS against the attack bound (release builds).
-void ExpectRssWithinBound(const testing::ServerProcess& server) {
-  if (testing::kSanitized) return;
-  const int64_t rss = server.Rss();
-  EXPECT_GT(rss, 0);
-  EXPECT_LT(rss, testing::kAttackRssBoundBytes) << "server RSS " << (rss >> 20) << " MiB";
-}
-
 // Checks the RSS, sends SIGTERM and expects a clean exit within `limit`; returns how long it
 // took.
 std::chrono::milliseconds StopWithin(testing::ServerProcess& server,
                                      std::chrono::milliseconds limit) {
-  ExpectRssWithinBound(server);
+  testing::ExpectRssBelow(server, testing::kAttackRssBoundBytes, "before SIGTERM");
   const auto start = std::chrono::steady_clock::now();
   server.Signal(SIGTERM);
   const std::optional<int> status = server.Wait(limit + std::chrono::seconds(30));

@@ -52,7 +52,7 @@ class HostileClientTest : public ::testing::Test {
   void TearDown() override {
     if (server_ == nullptr) return;
     ExpectGoodRequestAnswered();
-    ExpectRssBelow(testing::kAttackRssBoundBytes, "after the attack");
+    testing::ExpectRssBelow(*server_, testing::kAttackRssBoundBytes, "after the attack");
     if (HasFailure()) std::printf("server log:\n%s\n", server_->log().c_str());
     server_->Signal(SIGTERM);
     const std::optional<int> status = server_->Wait(std::chrono::seconds(30));
@@ -72,14 +72,6 @@ class HostileClientTest : public ::testing::Test {
     const grpc::Status status = Infer(Good());
     EXPECT_TRUE(status.ok()) << "a good request after the attack failed: "
                              << status.error_message();
-  }
-
-  void ExpectRssBelow(int64_t bound, const std::string& when) {
-    if (testing::kSanitized) return;
-    const int64_t rss = server_->Rss();
-    EXPECT_GT(rss, 0);
-    EXPECT_LT(rss, bound) << when << ": server RSS " << (rss >> 20) << " MiB";
-    std::printf("[ rss ] %s: %lld MiB\n", when.c_str(), static_cast<long long>(rss >> 20));
   }
 
   std::unique_ptr<testing::ServerProcess> server_;
@@ -166,7 +158,7 @@ TEST_F(HostileClientTest, StreamsThatNeverReadTheirAnswersStayWithinTheMemoryBud
       }
     }
   }
-  ExpectRssBelow(kBound, "after the streams drained");
+  testing::ExpectRssBelow(*server_, kBound, "after the streams drained");
   ExpectGoodRequestAnswered();
 }
 

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 namespace pynq::testing {
 
 // True in ASan and TSan builds, whose shadow memory and quarantines make RSS meaningless.
@@ -160,6 +162,16 @@ class ServerProcess {
   int metrics_port_ = 0;
   std::optional<int> exit_status_;
 };
+
+// Expects `server`'s RSS under `bound` (release builds only) and prints it, `when` naming the
+// moment.
+inline void ExpectRssBelow(const ServerProcess& server, int64_t bound, const std::string& when) {
+  if (kSanitized) return;
+  const int64_t rss = server.Rss();
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, bound) << when << ": server RSS " << (rss >> 20) << " MiB";
+  std::printf("[ rss ] %s: %lld MiB\n", when.c_str(), static_cast<long long>(rss >> 20));
+}
 
 // Samples a process's RSS every `period` from a thread and keeps the peak.
 class RssSampler {
