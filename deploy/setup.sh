@@ -10,10 +10,16 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev prometheus-cpp-dev civetweb libcivetweb-dev libsystemd-dev zlib1g-dev
-  libcurl4-openssl-dev python3
+  libcurl4-openssl-dev python3 libssl-dev
+  libpugixml-dev  # the overlay loader reads Vivado's .hwh
   prometheus  # promtool, which the tests use to lint a live /metrics scrape
   clang libclang-rt-14-dev  # libFuzzer, for the `fuzz` preset
 )
+# XRT is packaged for amd64 and arm64 only (not armhf, the PYNQ-Z1/Z2's architecture): its
+# platform is built where the package is (CMake says so when it is not).
+case "$(dpkg --print-architecture)" in
+  amd64 | arm64) PACKAGES+=(libxrt-dev) ;;
+esac
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -15,7 +15,9 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "openssl/evp.h"
 
 namespace pynq::models {
 namespace {
@@ -484,6 +486,30 @@ std::string DescribeParseFailure(const std::string& bytes) {
   }
 }
 
+// SHA-256 of the deterministic serialization, lower-case hex (see Model::digest).
+std::string DigestOf(const ModelFile& file) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    file.SerializeToCodedStream(&coded);
+  }
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), hash, &length, EVP_sha256(), nullptr) != 1) {
+    return "";  // OpenSSL out of memory: the digest matches no overlay, so the CPU serves
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[hash[i] >> 4]);
+    hex.push_back(kHex[hash[i] & 15]);
+  }
+  return hex;
+}
+
 std::pair<int32_t, int32_t> ActivationRange(Activation activation, int32_t zero_point) {
   if (activation == pynq::model::ACTIVATION_RELU) return {std::max(-128, zero_point), 127};
   return {-128, 127};
@@ -533,6 +559,7 @@ absl::StatusOr<std::unique_ptr<const Model>> Model::FromProto(pynq::model::Model
 
   auto model = std::unique_ptr<Model>(new Model(std::move(file)));
   const ModelFile& f = model->file_;
+  model->digest_ = DigestOf(f);
   model->input_shape_ = input_shape;
   model->input_zero_point_ = f.input().quant().zero_point();
   std::unordered_map<std::string, int> names;

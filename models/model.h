@@ -41,6 +41,12 @@ class Model {
 
   const std::string& name() const { return file_.name(); }
 
+  // Lower-case hex SHA-256 of the model's deterministic protobuf serialization: the same for
+  // the same weights whichever file or process it came from. An FPGA overlay records the digest
+  // of the model its bitstream's weights were generated from, and the server uses that
+  // accelerator only for a model with the same digest.
+  const std::string& digest() const { return digest_; }
+
   // A number no other Model object of this process has had or will have (a reloaded file gets a
   // new one), so a backend may key what it derives from a model by it.
   uint64_t id() const { return id_; }
@@ -110,6 +116,7 @@ class Model {
 
   const uint64_t id_;
   pynq::model::ModelFile file_;
+  std::string digest_;
   std::vector<int64_t> input_dims_;
   size_t input_bytes_ = 0;
   int num_classes_ = 0;
