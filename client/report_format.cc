@@ -42,12 +42,29 @@ std::string ServerText(const ServerView& v) {
                                     {"end-to-end", v.end_to_end}}) {
     if (stage.count > 0) absl::StrAppend(&out, "  ", StageText(name, stage));
   }
-  std::vector<std::string> backends;
-  for (const auto& [name, n] : v.backend_requests)
-    backends.push_back(absl::StrFormat("%s %.0f", name, n));
-  if (!backends.empty()) absl::StrAppend(&out, "  backends ", absl::StrJoin(backends, " "));
-  if (v.dma_transfers) absl::StrAppendFormat(&out, "  dma transfers %.0f", *v.dma_transfers);
   if (v.rss_bytes) absl::StrAppendFormat(&out, "  rss %.1f MB", *v.rss_bytes / 1e6);
+  // Who served the images: the fabric and the CPU, with the batches of each.
+  std::vector<std::string> backends;
+  for (const auto& [name, images] : v.backend_images) {
+    const auto b = v.backend_batches.find(name);
+    backends.push_back(absl::StrFormat("%s %.0f images in %.0f batches", name, images,
+                                       b == v.backend_batches.end() ? 0.0 : b->second));
+  }
+  if (!backends.empty()) absl::StrAppend(&out, "\nserved by: ", absl::StrJoin(backends, ", "));
+  if (!v.dma_transfers.empty()) {
+    std::vector<std::string> dma;
+    for (const auto& [direction, n] : v.dma_transfers) {
+      dma.push_back(absl::StrFormat("%s %.0f", direction, n));
+    }
+    absl::StrAppend(&out, "  dma transfers ", absl::StrJoin(dma, " "));
+  }
+  std::vector<std::string> fallbacks;
+  for (const auto& [reason, n] : v.fallbacks) {
+    if (n > 0) fallbacks.push_back(absl::StrFormat("%s %.0f", reason, n));
+  }
+  if (!fallbacks.empty()) {
+    absl::StrAppend(&out, "  cpu fallbacks ", absl::StrJoin(fallbacks, ", "));
+  }
   std::vector<std::string> failed;
   for (const auto& [outcome, n] : v.outcomes) {
     if (outcome != "success" && n > 0) failed.push_back(absl::StrFormat("%s %.0f", outcome, n));
@@ -70,6 +87,7 @@ nlohmann::json ServerJson(const ServerView& v) {
   nlohmann::json backends = nlohmann::json::object();
   for (const auto& [name, n] : v.backend_requests) backends[name]["requests"] = n;
   for (const auto& [name, n] : v.backend_batches) backends[name]["batches"] = n;
+  for (const auto& [name, n] : v.backend_images) backends[name]["images"] = n;
   nlohmann::json outcomes = {{"success", 0}};  // the outcomes that occurred, success always
   for (const auto& [outcome, n] : v.outcomes) {
     if (n > 0) outcomes[outcome] = n;
@@ -86,7 +104,8 @@ nlohmann::json ServerJson(const ServerView& v) {
                       {"counters_reset", v.counters_reset}};
   j["queue_depth"] = v.queue_depth ? nlohmann::json(*v.queue_depth) : nlohmann::json();
   j["rss_bytes"] = v.rss_bytes ? nlohmann::json(*v.rss_bytes) : nlohmann::json();
-  j["dma_transfers"] = v.dma_transfers ? nlohmann::json(*v.dma_transfers) : nlohmann::json();
+  j["dma_transfers"] = v.dma_transfers;
+  j["fallbacks"] = v.fallbacks;
   return j;
 }
 

@@ -52,22 +52,6 @@ double Total(const std::map<std::string, double>& by_key) {
   return total;
 }
 
-// pynq_fpga_dma_transfers_total, which may or may not carry a model label: a series counts
-// unless it names another model. Empty when the server has no such counter.
-std::optional<double> DmaTransfers(const std::vector<Sample>& before,
-                                   const std::vector<Sample>& after, const std::string& model,
-                                   bool* reset) {
-  constexpr char kName[] = "pynq_fpga_dma_transfers_total";
-  std::optional<double> total;
-  for (const Sample& s : after) {
-    if (s.name != kName) continue;
-    const auto it = s.labels.find("model");
-    if (it != s.labels.end() && it->second != model) continue;
-    total = total.value_or(0) + SeriesDelta(Previous(before, kName, s.labels), s.value, reset);
-  }
-  return total;
-}
-
 }  // namespace
 
 bool LabelsMatch(const Labels& labels, const Labels& match) {
@@ -157,7 +141,11 @@ ServerView ComputeServerView(const std::vector<Sample>& before, const std::vecto
       CounterDelta(before, after, "pynq_inference_batch_size_count", match, "backend", reset);
   v.queue_depth = GaugeSum(after, "pynq_inference_queue_depth", match);
   v.rss_bytes = GaugeSum(after, "process_resident_memory_bytes", {});
-  v.dma_transfers = DmaTransfers(before, after, model, reset);
+  v.backend_images =
+      CounterDelta(before, after, "pynq_inference_batch_size_sum", match, "backend", reset);
+  v.fallbacks = CounterDelta(before, after, "pynq_fpga_fallbacks_total", match, "reason", reset);
+  v.dma_transfers =
+      CounterDelta(before, after, "pynq_fpga_dma_transfers_total", match, "direction", reset);
   return v;
 }
 

@@ -65,9 +65,13 @@ struct ServerView {
   double batched_images = 0;                       // pynq_inference_batch_size _sum
   std::map<std::string, double> backend_requests;  // compute observations by backend
   std::map<std::string, double> backend_batches;   // batch-size observations by backend
+  std::map<std::string, double> backend_images;    // batch-size sums by backend: images served
+  std::map<std::string, double> fallbacks;         // pynq_fpga_fallbacks_total by reason
   std::optional<double> queue_depth;               // gauge, after the run
   std::optional<double> rss_bytes;                 // process_resident_memory_bytes, after
-  std::optional<double> dma_transfers;             // pynq_fpga_dma_transfers_total delta
+  // pynq_fpga_dma_transfers_total delta by direction ("mm2s", "s2mm"); empty when the server
+  // exports none (no overlay).
+  std::map<std::string, double> dma_transfers;
   bool counters_reset = false;  // a counter went down: the server restarted during the run
 
   double avg_batch() const { return batches > 0 ? batched_images / batches : 0; }

@@ -51,6 +51,16 @@ class DmaBuffer {
   virtual bool uncached() const { return false; }
 };
 
+// The check each SyncForDevice/SyncForCpu implementation starts with: OK when
+// [offset, offset + bytes) lies inside a buffer of `size` bytes (no overflow for any inputs),
+// else the INVALID_ARGUMENT the contract above promises.
+inline absl::Status CheckSyncRange(size_t offset, size_t bytes, size_t size) {
+  if (offset <= size && bytes <= size - offset) return absl::OkStatus();
+  return absl::InvalidArgumentError("cache sync of " + std::to_string(bytes) + " bytes at offset " +
+                                    std::to_string(offset) + " is outside a DMA buffer of " +
+                                    std::to_string(size) + " bytes");
+}
+
 // Where an IP's registers are: its instance name in the block design and its address range in
 // the processing system's memory map (both from the overlay's .hwh).
 struct IpWindow {

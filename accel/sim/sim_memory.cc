@@ -38,12 +38,7 @@ class SimMemory::Buffer final : public fpga::DmaBuffer {
 
  private:
   absl::Status CheckRange(size_t offset, size_t bytes) const {
-    if (offset > cpu_.size() || bytes > cpu_.size() - offset) {
-      return absl::InvalidArgumentError(absl::StrCat("cache sync of [", offset, ", +", bytes,
-                                                     ") is outside the ", cpu_.size(),
-                                                     "-byte DMA buffer"));
-    }
-    return absl::OkStatus();
+    return fpga::CheckSyncRange(offset, bytes, cpu_.size());
   }
 
   SimMemory* const memory_;

@@ -156,13 +156,15 @@ TEST(ClientServerViewTest, DeltasForTheChosenModel) {
   EXPECT_NEAR(v.avg_batch(), 80.0 / 15.0, 1e-12);
   EXPECT_THAT(v.backend_requests, ElementsAre(Pair("cpu", 40), Pair("fpga", 40)));
   EXPECT_THAT(v.backend_batches, ElementsAre(Pair("cpu", 10), Pair("fpga", 5)));
+  EXPECT_THAT(v.backend_images, ElementsAre(Pair("cpu", 40), Pair("fpga", 40)));
   EXPECT_DOUBLE_EQ(v.compute.count, 80);
   EXPECT_NEAR(v.compute.mean_s, 0.12 / 80, 1e-12);
   EXPECT_NEAR(v.compute.p50_s, 0.001, 1e-12);
   EXPECT_EQ(v.queue_depth, 3);
   EXPECT_EQ(v.rss_bytes, 21.3e6);
-  EXPECT_FALSE(v.dma_transfers.has_value());  // the server has no such counter yet
-  EXPECT_DOUBLE_EQ(v.queue.count, 0);         // absent families read as empty
+  EXPECT_TRUE(v.dma_transfers.empty());  // no overlay: no such counter
+  EXPECT_TRUE(v.fallbacks.empty());
+  EXPECT_DOUBLE_EQ(v.queue.count, 0);  // absent families read as empty
   EXPECT_TRUE(std::isnan(v.queue.p50_s));
   EXPECT_FALSE(v.counters_reset);
 }
@@ -170,15 +172,18 @@ TEST(ClientServerViewTest, DeltasForTheChosenModel) {
 TEST(ClientServerViewTest, CounterThatWentDownMeansARestart) {
   const ServerView v =
       ComputeServerView(Parse("pynq_inference_requests_total{model=\"m\",outcome=\"success\"} 500\n"
-                              "pynq_fpga_dma_transfers_total{model=\"m\"} 7\n"
-                              "pynq_fpga_dma_transfers_total{model=\"x\"} 1\n"),
+                              "pynq_fpga_dma_transfers_total{model=\"m\",direction=\"mm2s\"} 7\n"
+                              "pynq_fpga_dma_transfers_total{model=\"x\",direction=\"mm2s\"} 1\n"),
                         Parse("pynq_inference_requests_total{model=\"m\",outcome=\"success\"} 30\n"
-                              "pynq_fpga_dma_transfers_total{model=\"m\"} 19\n"
-                              "pynq_fpga_dma_transfers_total{model=\"x\"} 100\n"),
+                              "pynq_fpga_dma_transfers_total{model=\"m\",direction=\"mm2s\"} 19\n"
+                              "pynq_fpga_dma_transfers_total{model=\"m\",direction=\"s2mm\"} 12\n"
+                              "pynq_fpga_dma_transfers_total{model=\"x\",direction=\"mm2s\"} 100\n"
+                              "pynq_fpga_fallbacks_total{model=\"m\",reason=\"busy\"} 3\n"),
                         "m");
   EXPECT_TRUE(v.counters_reset);
   EXPECT_DOUBLE_EQ(v.requests, 30);
-  EXPECT_EQ(v.dma_transfers, 12);
+  EXPECT_THAT(v.dma_transfers, ElementsAre(Pair("mm2s", 12), Pair("s2mm", 12)));
+  EXPECT_THAT(v.fallbacks, ElementsAre(Pair("busy", 3)));
 }
 
 TEST(ClientScrapeTest, ReadsTheSamplesOverHttp) {

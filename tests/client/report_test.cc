@@ -128,13 +128,20 @@ TEST(ClientReportTest, ServerLine) {
   v.queue.p50_s = 0.0002;
   v.queue.p99_s = 0.0019;
   v.backend_requests = {{"cpu", 4}, {"fpga", 2}};
+  v.backend_images = {{"cpu", 4}, {"fpga", 2}};
+  v.backend_batches = {{"cpu", 3}, {"fpga", 1}};
+  v.dma_transfers = {{"mm2s", 1}, {"s2mm", 1}};
+  v.fallbacks = {{"busy", 2}, {"timeout", 1}, {"dma_error", 0}};
   v.rss_bytes = 21.3e6;
   r.server = v;
   const std::string text = FormatReport(r);
   EXPECT_THAT(text, HasSubstr("server: 6 requests in 4 batches (avg 1.5)"));
   EXPECT_THAT(text, HasSubstr("queue p50 200 us p99 1.90 ms"));
   EXPECT_THAT(text, Not(HasSubstr("compute")));  // no observations: left out
-  EXPECT_THAT(text, HasSubstr("backends cpu 4 fpga 2"));
+  EXPECT_THAT(text, HasSubstr("served by: cpu 4 images in 3 batches, fpga 2 images in 1 batches"));
+  EXPECT_THAT(text, HasSubstr("dma transfers mm2s 1 s2mm 1"));
+  EXPECT_THAT(text, HasSubstr("cpu fallbacks busy 2, timeout 1"));
+  EXPECT_THAT(text, Not(HasSubstr("dma_error")));  // reasons that did not occur are left out
   EXPECT_THAT(text, HasSubstr("rss 21.3 MB"));
   EXPECT_THAT(text, HasSubstr("server errors: INVALID_ARGUMENT 1"));
 }

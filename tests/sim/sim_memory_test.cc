@@ -44,7 +44,7 @@ TEST(SimMemoryTest, SyncOutsideTheBufferIsInvalidArgument) {
   ASSERT_TRUE(buffer.ok());
   const absl::Status s = (*buffer)->SyncForDevice(60, 8);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("outside the 64-byte DMA buffer"));
+  EXPECT_THAT(s.message(), HasSubstr("8 bytes at offset 60 is outside a DMA buffer of 64 bytes"));
 }
 
 TEST(SimMemoryTest, DeviceAccessOutsideEveryLiveBufferFails) {
