@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: set everything up, start infer-server on this machine, stream the
 # MNIST test set through it with infer-client, print the report, stop the server.
+# The server runs on the virtual overlay (OVERLAY=sim, the default; OVERLAY=none for CPU only):
+# the MNIST models with an accelerator are served by the fabric and the CPU together, and the
+# report's server view says how many images each served.
 # Environment: INFER_DATA_DIR (default ../shared/datasets), DATASET (mnist, the default;
 # fashion-mnist; cifar10), GRPC_PORT / METRICS_PORT (default 8001 / 8002), MIN_ACCURACY (default:
 # the bar of the dataset's model, 0.99 / 0.90 / 0.84).
@@ -20,7 +23,7 @@ metrics_port=${METRICS_PORT:-8002}
 log=$(mktemp -t infer-server.XXXXXX.log)
 
 "$bin/server/infer-server" --model-repository models/zoo --grpc-port "$grpc_port" \
-  --metrics-port "$metrics_port" >"$log" 2>&1 &
+  --metrics-port "$metrics_port" --overlay "${OVERLAY:-sim}" >"$log" 2>&1 &
 server_pid=$!
 stop_server() {
   if kill -0 "$server_pid" 2>/dev/null; then

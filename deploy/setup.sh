@@ -18,7 +18,7 @@ PACKAGES=(
 # XRT is packaged for amd64 and arm64 only (not armhf, the PYNQ-Z1/Z2's architecture): its
 # platform is built where the package is (CMake says so when it is not).
 case "$(dpkg --print-architecture)" in
-  amd64 | arm64) PACKAGES+=(libxrt-dev) ;;
+  amd64 | arm64) PACKAGES+=(libxrt-dev uuid-dev) ;;  # xrt::uuid calls libuuid
 esac
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

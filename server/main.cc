@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   int drain_ms = static_cast<int>(options.drain_timeout.count());
   int metrics_timeout_ms = static_cast<int>(options.metrics_request_timeout.count());
+  int fabric_timeout_ms = static_cast<int>(options.fabric.transfer_timeout.count());
+  double sim_clock_mhz = options.fabric.sim_clock_hz / 1e6;
 
   CLI::App app{
       "infer-server: serves quantized models over gRPC (KServe Open Inference Protocol v2, "
@@ -94,6 +96,48 @@ int main(int argc, char** argv) {
                  "How long a /metrics request may take to arrive before its client is dropped")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+  app.add_option("--overlay", options.fabric.overlay,
+                 "FPGA overlay: 'none' (CPU only), 'sim' (the virtual overlay: the HLS kernels "
+                 "in C simulation behind a model of the AXI DMA, timings modelled), or the path "
+                 "of a board overlay's .hwh (with its .models.json beside it). Models without "
+                 "an accelerator, and batches the fabric cannot take, run on the CPU")
+      ->capture_default_str();
+  app.add_option("--fpga-platform", options.fabric.platform,
+                 "How a .hwh overlay is reached: 'uio' (UIO + u-dma-buf, PYNQ-Z1/Z2) or 'xrt'")
+      ->check(CLI::IsMember({"uio", "xrt"}))
+      ->capture_default_str();
+  app.add_option("--xclbin", options.fabric.xclbin, "The overlay's .xclbin (--fpga-platform xrt)");
+  app.add_option("--udmabuf", options.fabric.udmabuf,
+                 "The u-dma-buf device whose memory holds the DMA buffers (--fpga-platform uio)")
+      ->capture_default_str();
+  app.add_option("--dispatch", options.fabric.dispatch,
+                 "With an accelerator: 'share' runs a batch on the CPU whenever the fabric is "
+                 "busy, so both serve under load; 'fabric-first' makes batches wait for the "
+                 "fabric and leaves the CPU only what the fabric cannot run (faults, batches "
+                 "larger than one transfer)")
+      ->check(CLI::IsMember({"share", "fabric-first"}))
+      ->capture_default_str();
+  app.add_option("--fabric-timeout-ms", fabric_timeout_ms,
+                 "A DMA transfer not finished after this long is abandoned: its batch re-runs "
+                 "on the CPU and the accelerator is reset in the background")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  app.add_flag("--sim-realtime,!--no-sim-realtime", options.fabric.sim_realtime,
+               "Virtual overlay: finish each transfer no earlier than the cycle model says a "
+               "board would (default on)");
+  app.add_option("--sim-length-width", options.fabric.sim_length_width,
+                 "Virtual overlay: the AXI DMA's c_sg_length_width (one transfer carries at most "
+                 "2^W - 1 bytes)")
+      ->check(CLI::Range(8, 26))
+      ->capture_default_str();
+  app.add_option("--sim-clock-mhz", sim_clock_mhz,
+                 "Virtual overlay: the fabric clock of the cycle model (PYNQ-Z1/Z2: 100)")
+      ->check(CLI::Range(1.0, 1000.0))
+      ->capture_default_str();
+  app.add_option("--sim-fault", options.fabric.sim_fault,
+                 "Virtual overlay, for demos: inject a fault into every transfer, or the next N "
+                 "with NAME:N. NAME: mm2s-interr, mm2s-slverr, mm2s-decerr, s2mm-interr, "
+                 "s2mm-slverr, s2mm-decerr, hang, short-s2mm");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -105,6 +149,8 @@ int main(int argc, char** argv) {
   options.metrics_address = allow_metrics ? absl::StrCat(address, ":", metrics_port) : "";
   options.drain_timeout = std::chrono::milliseconds(drain_ms);
   options.metrics_request_timeout = std::chrono::milliseconds(metrics_timeout_ms);
+  options.fabric.transfer_timeout = std::chrono::milliseconds(fabric_timeout_ms);
+  options.fabric.sim_clock_hz = sim_clock_mhz * 1e6;
   // protobuf logs (a request with a non-UTF-8 string, say) are a client's doing: debug level,
   // so a hostile client cannot fill the journal.
   google::protobuf::SetLogHandler(

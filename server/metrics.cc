@@ -172,6 +172,39 @@ ServerMetrics::ServerMetrics()
                        .Name("pynq_inference_queue_depth")
                        .Help("Requests waiting in the model's queue.")
                        .Register(*registry_)),
+      dma_transfers_(prometheus::BuildCounter()
+                         .Name("pynq_fpga_dma_transfers_total")
+                         .Help("AXI DMA transfers completed, by direction (mm2s: to the "
+                               "accelerator, s2mm: from it); one pair per fabric batch.")
+                         .Register(*registry_)),
+      dma_bytes_(prometheus::BuildCounter()
+                     .Name("pynq_fpga_dma_bytes_total")
+                     .Help("Bytes moved by completed AXI DMA transfers, by direction.")
+                     .Register(*registry_)),
+      dma_seconds_(prometheus::BuildHistogram()
+                       .Name("pynq_fpga_dma_transfer_duration_seconds")
+                       .Help("One batch's MM2S + S2MM transfer, start to both channels idle.")
+                       .Register(*registry_)),
+      images_per_transfer_(prometheus::BuildHistogram()
+                               .Name("pynq_fpga_images_per_transfer")
+                               .Help("Images carried by one completed DMA transfer.")
+                               .Register(*registry_)),
+      fallbacks_(prometheus::BuildCounter()
+                     .Name("pynq_fpga_fallbacks_total")
+                     .Help("Batches of a model with an accelerator that ran on the CPU, by "
+                           "reason (busy is the normal overflow under load; the others are "
+                           "faults or limits).")
+                     .Register(*registry_)),
+      healthy_(prometheus::BuildGauge()
+                   .Name("pynq_fpga_accelerator_healthy")
+                   .Help("1 while the accelerator may serve, 0 after a fault until its reset "
+                         "and check succeed.")
+                   .Register(*registry_)),
+      resets_(prometheus::BuildCounter()
+                  .Name("pynq_fpga_accelerator_resets_total")
+                  .Help("Background resets of an accelerator after a fault, by outcome (a "
+                        "success includes the check against the CPU).")
+                  .Register(*registry_)),
       unknown_model_(&prometheus::BuildCounter()
                           .Name("pynq_inference_unknown_model_requests_total")
                           .Help("Requests naming a model the server does not have.")
@@ -195,8 +228,43 @@ ModelMetrics* ServerMetrics::AddModel(const std::string& model, const std::strin
   m->cpu.compute_seconds = &compute_seconds_.Add(cpu, LatencyBuckets());
   m->cpu.batch_size = &batch_size_.Add(
       cpu, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  prometheus::Labels fpga = labels;
+  fpga["backend"] = "fpga";
+  m->fpga.compute_seconds = &compute_seconds_.Add(fpga, LatencyBuckets());
+  m->fpga.batch_size = &batch_size_.Add(
+      fpga, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
   models_.push_back(std::move(m));
   return models_.back().get();
+}
+
+FabricMetrics* ServerMetrics::AddAccelerator(const std::string& model, const std::string& version,
+                                             const std::string& instance) {
+  auto f = std::make_unique<FabricMetrics>();
+  const prometheus::Labels model_labels{{"model", model}, {"version", version}};
+  prometheus::Labels labels = model_labels;
+  labels["accelerator"] = instance;
+  const auto with = [&](const char* key, const char* value) {
+    prometheus::Labels l = labels;
+    l[key] = value;
+    return l;
+  };
+  f->mm2s_transfers = &dma_transfers_.Add(with("direction", "mm2s"));
+  f->s2mm_transfers = &dma_transfers_.Add(with("direction", "s2mm"));
+  f->mm2s_bytes_total = &dma_bytes_.Add(with("direction", "mm2s"));
+  f->s2mm_bytes_total = &dma_bytes_.Add(with("direction", "s2mm"));
+  f->transfer_seconds = &dma_seconds_.Add(labels, LatencyBuckets());
+  f->images_per_transfer = &images_per_transfer_.Add(
+      labels, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  for (int r = 0; r < accel::fpga::kNumFallbackReasons; ++r) {
+    prometheus::Labels l = model_labels;
+    l["reason"] = accel::fpga::FallbackReasonName(static_cast<accel::fpga::FallbackReason>(r));
+    f->fallbacks[r] = &fallbacks_.Add(l);
+  }
+  f->healthy = &healthy_.Add(labels);
+  f->resets_ok = &resets_.Add(with("outcome", "success"));
+  f->resets_failed = &resets_.Add(with("outcome", "failure"));
+  accelerators_.push_back(std::move(f));
+  return accelerators_.back().get();
 }
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(

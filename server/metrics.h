@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "accel/fpga/accelerator.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
@@ -40,12 +41,42 @@ struct ModelMetrics {
   prometheus::Histogram* queue_seconds = nullptr;    // arrival to batch dispatch
   prometheus::Gauge* queue_depth = nullptr;
   BackendMetrics cpu;
+  BackendMetrics fpga;
 
   // Counts one answered request.
   void CountOutcome(absl::StatusCode code) const {
     const int i = static_cast<int>(code);
     outcome[i >= 0 && i < 17 ? i : static_cast<int>(absl::StatusCode::kUnknown)]->Increment();
   }
+};
+
+// One accelerator's children, updated by the accelerator itself (it is its observer).
+class FabricMetrics final : public accel::fpga::AcceleratorObserver {
+ public:
+  void OnTransfer(int images, size_t mm2s_bytes, size_t s2mm_bytes, double seconds) override {
+    mm2s_transfers->Increment();
+    s2mm_transfers->Increment();
+    mm2s_bytes_total->Increment(static_cast<double>(mm2s_bytes));
+    s2mm_bytes_total->Increment(static_cast<double>(s2mm_bytes));
+    transfer_seconds->Observe(seconds);
+    images_per_transfer->Observe(images);
+  }
+  void OnFallback(accel::fpga::FallbackReason reason) override {
+    fallbacks[static_cast<int>(reason)]->Increment();
+  }
+  void OnHealth(bool is_healthy) override { healthy->Set(is_healthy ? 1 : 0); }
+  void OnReset(bool succeeded) override { (succeeded ? resets_ok : resets_failed)->Increment(); }
+
+  prometheus::Counter* mm2s_transfers = nullptr;
+  prometheus::Counter* s2mm_transfers = nullptr;
+  prometheus::Counter* mm2s_bytes_total = nullptr;
+  prometheus::Counter* s2mm_bytes_total = nullptr;
+  prometheus::Histogram* transfer_seconds = nullptr;
+  prometheus::Histogram* images_per_transfer = nullptr;
+  std::array<prometheus::Counter*, accel::fpga::kNumFallbackReasons> fallbacks{};
+  prometheus::Gauge* healthy = nullptr;
+  prometheus::Counter* resets_ok = nullptr;
+  prometheus::Counter* resets_failed = nullptr;
 };
 
 // Owns the registry and the families; hands out ModelMetrics. Thread-compatible: call
@@ -56,6 +87,10 @@ class ServerMetrics {
 
   // Creates the labelled children of one model version.
   ModelMetrics* AddModel(const std::string& model, const std::string& version);
+
+  // Creates the children of the accelerator `instance` serving a model version.
+  FabricMetrics* AddAccelerator(const std::string& model, const std::string& version,
+                                const std::string& instance);
 
   // Counts a request for a model the server does not know (no per-name label: unbounded).
   void CountUnknownModel() { unknown_model_->Increment(); }
@@ -70,8 +105,16 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& compute_seconds_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Counter>& dma_transfers_;
+  prometheus::Family<prometheus::Counter>& dma_bytes_;
+  prometheus::Family<prometheus::Histogram>& dma_seconds_;
+  prometheus::Family<prometheus::Histogram>& images_per_transfer_;
+  prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Family<prometheus::Gauge>& healthy_;
+  prometheus::Family<prometheus::Counter>& resets_;
   prometheus::Counter* unknown_model_;
   std::vector<std::unique_ptr<ModelMetrics>> models_;
+  std::vector<std::unique_ptr<FabricMetrics>> accelerators_;
 };
 
 struct MetricsEndpointOptions {

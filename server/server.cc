@@ -89,6 +89,17 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
   accel::cpu::CpuBackend::Options cpu_options;
   cpu_options.threads = options.cpu_threads;
   PYNQ_ASSIGN_OR_RETURN(server->cpu_, accel::cpu::CpuBackend::Create(cpu_options));
+  PYNQ_RETURN_IF_ERROR(Fabric::ValidateOptions(options.fabric));
+  absl::StatusOr<std::unique_ptr<Fabric>> fabric = Fabric::Open(options.fabric);
+  if (!fabric.ok()) {
+    // The board's overlay is missing or broken: serve anyway, on the CPU, and say so loudly.
+    spdlog::error("overlay '{}' is unusable: {}; serving every model on the CPU",
+                  options.fabric.overlay, fabric.status().ToString());
+    FabricOptions none = options.fabric;
+    none.overlay = "none";
+    fabric = Fabric::Open(none);
+  }
+  server->fabric_ = std::move(*fabric);
 
   PYNQ_ASSIGN_OR_RETURN(std::vector<ModelEntry> entries, LoadRepository(options.model_repository));
   std::vector<std::unique_ptr<ServedModel>> served;
@@ -102,10 +113,28 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
       ModelRunner::Options runner;
       runner.model = e.model;
       runner.backend = server->cpu_.get();
+      std::unique_ptr<accel::fpga::Accelerator> accel = server->fabric_->Attach(
+          e.model, server->cpu_.get(), static_cast<int>(e.config.max_batch_size()),
+          [&](const std::string& instance) {
+            return server->metrics_->AddAccelerator(e.name, e.version, instance);
+          });
       runner.metrics = metrics;
       runner.batching = BatchingFromConfig(e.config);
       runner.max_queue_images = static_cast<int>(e.config.max_queue_size());
       runner.instances = InstancesFromConfig(e.config);
+      if (accel != nullptr) {
+        runner.fabric = accel.get();
+        runner.wait_for_fabric = options.fabric.dispatch == "fabric-first";
+        // One batch, one transfer: batches stop at what one transfer carries.
+        if (accel->max_images_per_transfer() < runner.batching.max_batch_size) {
+          spdlog::warn(
+              "model {}: batches limited to {} images (one DMA transfer) instead of "
+              "max_batch_size {}; larger requests run on the CPU",
+              e.name, accel->max_images_per_transfer(), runner.batching.max_batch_size);
+          runner.batching.max_batch_size = accel->max_images_per_transfer();
+        }
+        server->accelerators_.push_back(std::move(accel));
+      }
       absl::StatusOr<std::unique_ptr<ModelRunner>> r = ModelRunner::Create(std::move(runner));
       if (r.ok()) {
         model->runner = std::move(*r);
@@ -118,10 +147,11 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(
       ++ready;
       spdlog::info(
           "model {} version {} ready: input {} bytes/image, {} classes, max batch {}, "
-          "max queue delay {} us, {} instance(s) on the {} backend",
+          "max queue delay {} us, {} instance(s); {}",
           e.name, e.version, e.model->input_bytes(), e.model->num_classes(),
           e.config.max_batch_size(), e.config.dynamic_batching().max_queue_delay_microseconds(),
-          InstancesFromConfig(e.config), server->cpu_->name());
+          InstancesFromConfig(e.config),
+          model->runner->has_fabric() ? "fabric with CPU fallback" : "CPU only");
     } else {
       spdlog::error("model {} NOT READY (serving the others): {} [folder {}]", e.name,
                     e.status.ToString(), e.path);

@@ -11,7 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "accel/backend.h"
+#include "accel/fpga/accelerator.h"
 #include "grpcpp/grpcpp.h"
+#include "server/fabric.h"
 #include "server/infer_handler.h"
 #include "server/memory_budget.h"
 #include "server/metrics.h"
@@ -41,6 +43,8 @@ struct ServerOptions {
   // (an idle or slow client is dropped after it).
   int metrics_threads = 4;
   std::chrono::milliseconds metrics_request_timeout{5000};
+  // The FPGA overlay (--overlay): none, the virtual overlay, or a board's .hwh.
+  FabricOptions fabric;
 };
 
 // Thread-safe: Shutdown may be called from any thread, once the server started.
@@ -62,6 +66,8 @@ class InferenceServer {
   const InferHandler& handler() const { return *handler_; }
   // The server's metrics registry (also served at /metrics when enabled).
   const std::shared_ptr<prometheus::Registry>& registry() const { return metrics_->registry(); }
+  // The overlay the server opened (has_overlay() false when CPU only).
+  const Fabric& fabric() const { return *fabric_; }
 
   // Stops taking requests (new ones get UNAVAILABLE), waits up to drain_timeout for open calls
   // to be answered and end, cancels what is left, stops the workers and the metrics endpoint.
@@ -77,7 +83,12 @@ class InferenceServer {
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<MemoryBudget> budget_;
+  // Declared in the order they must outlive each other: the platform (in fabric_) outlives
+  // every DMA buffer and accelerator; the CPU backend outlives the accelerators (their check);
+  // the accelerators outlive the runners (in handler_) that offer them batches.
+  std::unique_ptr<Fabric> fabric_;
   std::unique_ptr<accel::Backend> cpu_;
+  std::vector<std::unique_ptr<accel::fpga::Accelerator>> accelerators_;
   std::unique_ptr<InferHandler> handler_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -115,8 +115,9 @@ absl::StatusOr<std::unique_ptr<Accelerator>> Accelerator::Create(Options options
   accel->healthy_.store(true, std::memory_order_release);
   if (accel->options_.observer != nullptr) accel->options_.observer->OnHealth(true);
   accel->recovery_ = std::thread([a = accel.get()] { a->RecoveryLoop(); });
+  const DmaDescription& dma_description = accel->options_.description.dma;
   spdlog::info("{}: serving {} on the fabric via {} (up to {} images per transfer, limit {} bytes)",
-               accel->instance(), accel->options_.model->name(), d.dma.registers.instance,
+               accel->instance(), accel->options_.model->name(), dma_description.registers.instance,
                max_images, limit);
   return accel;
 }
@@ -163,7 +164,8 @@ absl::Status Accelerator::CheckLocked() {
 }
 
 Accelerator::Outcome Accelerator::TryRun(DmaBuffer& input, int images, DmaBuffer& output,
-                                         FallbackReason* reason, absl::Status* error) {
+                                         FallbackReason* reason, absl::Status* error,
+                                         bool wait_if_busy) {
   const auto skip = [&](FallbackReason why) {
     *reason = why;
     if (options_.observer != nullptr) options_.observer->OnFallback(why);
@@ -171,8 +173,12 @@ Accelerator::Outcome Accelerator::TryRun(DmaBuffer& input, int images, DmaBuffer
   };
   if (!healthy()) return skip(FallbackReason::kUnhealthy);
   if (images > max_images_) return skip(FallbackReason::kTooLarge);
-  std::unique_lock<std::mutex> lock(run_mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return skip(FallbackReason::kBusy);
+  std::unique_lock<std::mutex> lock(run_mu_, std::defer_lock);
+  if (wait_if_busy) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return skip(FallbackReason::kBusy);
+  }
   if (!healthy()) return skip(FallbackReason::kUnhealthy);  // failed while we waited for the lock
 
   absl::StatusOr<size_t> got = TransferLocked(input, images, output);

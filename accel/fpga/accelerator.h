@@ -109,10 +109,12 @@ class Accelerator {
                // until the reset the device may still write it: do not reuse it for results.
   };
   // Runs `images` images whose pixels the CPU wrote at input->data() (images * input_bytes) on
-  // the fabric, if it is healthy and free, into `output`. Never blocks on another batch; returns
-  // within transfer_timeout (plus a poll interval) even when the fabric hangs.
+  // the fabric, if it is healthy and free, into `output`. When it is busy: returns kSkipped
+  // (kBusy) at once, or with `wait_if_busy` waits for the batch ahead (which itself ends within
+  // its transfer_timeout). Returns within transfer_timeout (plus a poll interval) of starting
+  // its own transfer even when the fabric hangs.
   Outcome TryRun(DmaBuffer& input, int images, DmaBuffer& output, FallbackReason* reason,
-                 absl::Status* error);
+                 absl::Status* error, bool wait_if_busy = false);
 
  private:
   explicit Accelerator(Options options, std::unique_ptr<AxiDma> dma, int max_images);
