@@ -1,10 +1,7 @@
 // The whole path over loopback gRPC: all 10,000 MNIST test images streamed through a running
 // server, checked against the in-process CPU backend bit for bit, and scored.
-#include <condition_variable>
 #include <cstring>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "accel/cpu/cpu_backend.h"
@@ -128,51 +125,25 @@ server::InferenceServer* EndToEndTest::server_ = nullptr;
 size_t EndToEndTest::StreamAndCheck(size_t count) {
   ComputeExpected(0, count);
   auto stub = testing::Connect(server_->grpc_port());
-  grpc::ClientContext context;
-  auto stream = stub->ModelStreamInfer(&context);
-
-  // At most kWindow requests in flight: the writer waits for answers to free a slot.
-  constexpr int kWindow = 64;
-  std::mutex mu;
-  std::condition_variable cv;
-  int in_flight = 0;
-  std::thread writer([&] {
-    for (size_t i = 0; i < count; ++i) {
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return in_flight < kWindow; });
-        ++in_flight;
-      }
-      if (!stream->Write(
-              testing::MnistRequest(kModel, data_->image(i).data(), 1, std::to_string(i)))) {
-        ADD_FAILURE() << "stream write " << i << " failed";
-        break;
-      }
-    }
-    stream->WritesDone();
-  });
-
   std::vector<int> answers(count, 0);
   size_t correct = 0;
-  inference::ModelStreamInferResponse response;
-  while (stream->Read(&response)) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      --in_flight;
-    }
-    cv.notify_one();
-    EXPECT_TRUE(response.error_message().empty()) << response.error_message();
-    const size_t i = std::stoul(response.infer_response().id());
-    if (i >= count) {
-      ADD_FAILURE() << "answer for unknown id " << i;
-      continue;
-    }
-    ++answers[i];
-    CheckAnswer(response.infer_response(), i, 0);
-    if (ExpectedClass(i) == data_->labels[i]) ++correct;
-  }
-  writer.join();
-  EXPECT_TRUE(stream->Finish().ok());
+  const grpc::Status status = testing::StreamWindowed(
+      *stub, count, /*window=*/64,
+      [&](size_t i) {
+        return testing::MnistRequest(kModel, data_->image(i).data(), 1, std::to_string(i));
+      },
+      [&](const inference::ModelStreamInferResponse& response) {
+        EXPECT_TRUE(response.error_message().empty()) << response.error_message();
+        const size_t i = std::stoul(response.infer_response().id());
+        if (i >= count) {
+          ADD_FAILURE() << "answer for unknown id " << i;
+          return;
+        }
+        ++answers[i];
+        CheckAnswer(response.infer_response(), i, 0);
+        if (ExpectedClass(i) == data_->labels[i]) ++correct;
+      });
+  EXPECT_TRUE(status.ok()) << status.error_message();
   for (size_t i = 0; i < count; ++i) EXPECT_EQ(answers[i], 1) << "image " << i << " answers";
   return correct;
 }

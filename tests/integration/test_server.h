@@ -2,9 +2,13 @@
 #ifndef PYNQ_TESTS_INTEGRATION_TEST_SERVER_H_
 #define PYNQ_TESTS_INTEGRATION_TEST_SERVER_H_
 
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "grpcpp/grpcpp.h"
 #include "proto/inference.grpc.pb.h"
@@ -54,6 +58,42 @@ inline inference::ModelInferRequest MnistRequest(const std::string& model, const
   r.add_raw_input_contents(reinterpret_cast<const char*>(pixels),
                            static_cast<size_t>(images) * 784);
   return r;
+}
+
+// Sends `count` requests (`make(i)` builds request i) over one ModelStreamInfer call with at most
+// `window` unanswered, calling `on_answer` on this thread for each answer as it arrives; returns
+// the call's final status. A write that fails ends the sending early (the status says why).
+inline grpc::Status StreamWindowed(
+    inference::GRPCInferenceService::Stub& stub, size_t count, int window,
+    const std::function<inference::ModelInferRequest(size_t)>& make,
+    const std::function<void(const inference::ModelStreamInferResponse&)>& on_answer) {
+  grpc::ClientContext context;
+  auto stream = stub.ModelStreamInfer(&context);
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  std::thread writer([&] {
+    for (size_t i = 0; i < count; ++i) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return in_flight < window; });
+        ++in_flight;
+      }
+      if (!stream->Write(make(i))) break;
+    }
+    stream->WritesDone();
+  });
+  inference::ModelStreamInferResponse response;
+  while (stream->Read(&response)) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+    }
+    cv.notify_one();
+    on_answer(response);
+  }
+  writer.join();
+  return stream->Finish();
 }
 
 }  // namespace pynq::testing
