@@ -183,6 +183,8 @@ Accelerator::Outcome Accelerator::TryRun(DmaBuffer& input, int images, DmaBuffer
 
   absl::StatusOr<size_t> got = TransferLocked(input, images, output);
   if (got.ok()) return Outcome::kRan;
+  // Unhealthy before the lock goes, so no batch waiting for it tries the failed engine.
+  MarkUnhealthy();
   lock.unlock();
   switch (got.status().code()) {
     case absl::StatusCode::kUnavailable:
@@ -204,7 +206,6 @@ Accelerator::Outcome Accelerator::TryRun(DmaBuffer& input, int images, DmaBuffer
       "accelerator reset in the background",
       instance(), images, FallbackReasonName(*reason), std::string(got.status().message()));
   if (options_.observer != nullptr) options_.observer->OnFallback(*reason);
-  MarkUnhealthy();
   return Outcome::kFailed;
 }
 

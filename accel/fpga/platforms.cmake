@@ -6,7 +6,7 @@ add_library(pynq_fpga_platform_uio STATIC ${CMAKE_CURRENT_LIST_DIR}/uio_platform
 pynq_target_options(pynq_fpga_platform_uio)
 target_link_libraries(pynq_fpga_platform_uio
   PUBLIC pynq_fpga_interface
-  PRIVATE pynq_common absl::strings absl::synchronization)
+  PRIVATE pynq_common absl::strings absl::core_headers)
 
 # The overlay loader: Vivado's hardware handoff (.hwh, XML) and its .models.json sidecar.
 find_package(pugixml CONFIG REQUIRED)

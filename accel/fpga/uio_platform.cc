@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -18,7 +19,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -221,13 +221,13 @@ class UdmaBufRegion {
   bool uncached() const { return uncached_; }
 
   size_t bytes_free() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return bytes_free_;
   }
 
   // First fit. `length` is a multiple of kDmaAlignment, so every block boundary stays aligned.
   absl::StatusOr<size_t> Allocate(size_t length) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     size_t largest = 0;
     for (auto it = free_.begin(); it != free_.end(); ++it) {
       const auto [offset, block] = *it;
@@ -247,7 +247,7 @@ class UdmaBufRegion {
 
   // Returns [offset, offset + length) to the free list, merged with its free neighbours.
   void Release(size_t offset, size_t length) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     bytes_free_ += length;
     auto next = free_.lower_bound(offset);
     if (next != free_.end() && offset + length == next->first) {
@@ -270,7 +270,7 @@ class UdmaBufRegion {
   absl::Status Sync(size_t offset, size_t length, int direction) {
     if (uncached_ || length == 0) return absl::OkStatus();
     const char* trigger = direction == kDmaToDevice ? "/sync_for_device" : "/sync_for_cpu";
-    absl::MutexLock lock(&sync_mu_);
+    std::lock_guard<std::mutex> lock(sync_mu_);
     PYNQ_RETURN_IF_ERROR(WriteSysfs(class_dir_ + "/sync_offset", offset));
     PYNQ_RETURN_IF_ERROR(WriteSysfs(class_dir_ + "/sync_size", length));
     PYNQ_RETURN_IF_ERROR(WriteSysfs(class_dir_ + "/sync_direction", direction));
@@ -287,13 +287,14 @@ class UdmaBufRegion {
   const size_t size_;
   const bool uncached_;
 
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: TSan sees std::mutex (Debian's abseil is not instrumented).
+  mutable std::mutex mu_;
   // Free blocks: offset -> length, disjoint, never adjacent (Release merges them).
   std::map<size_t, size_t> free_ ABSL_GUARDED_BY(mu_);
   size_t bytes_free_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Held across the sysfs writes of one sync.
-  absl::Mutex sync_mu_;
+  std::mutex sync_mu_;
 };
 
 namespace {
