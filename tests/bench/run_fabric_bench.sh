@@ -32,7 +32,7 @@ run() {  # model mode overlay dispatch
   done
   "$build/client/infer-client" --dataset mnist --model "$model" --host "localhost:$port" \
     --metrics-url "http://localhost:$metrics_port/metrics" --concurrency 64 --limit "$limit" \
-    --no-progress --json "$out/$model-$mode.json" >/dev/null
+    --no-progress --json "$out/$model-$mode.json" >/dev/null 2>&1
   kill -TERM "$server_pid"
   wait "$server_pid" || true
   python3 - "$out/$model-$mode.json" "$model" "$mode" <<'PY'
