@@ -12,25 +12,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace pynq {
-namespace {
-
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
-};
-
-}  // namespace
-
 absl::StatusOr<std::string> ReadRegularFile(const std::string& path,
                                             const std::string& display_name, size_t max_bytes) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.

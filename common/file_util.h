@@ -4,12 +4,32 @@
 #ifndef PYNQ_COMMON_FILE_UTIL_H_
 #define PYNQ_COMMON_FILE_UTIL_H_
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 
 namespace pynq {
+
+// Owns a file descriptor: closes it when it goes out of scope. Movable, not copyable.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&&) = delete;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
 
 // Returns the whole content of the regular file at `path` (symbolic links are followed to
 // what they name). Opens without blocking, so a FIFO cannot stall the caller, and checks the

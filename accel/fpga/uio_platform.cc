@@ -33,23 +33,6 @@ constexpr size_t kMaxSysfsBytes = 4096;
 constexpr int kDmaToDevice = 1;
 constexpr int kDmaFromDevice = 2;
 
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Unmaps a mapping when it goes out of scope.
 class Mapping {
  public:
